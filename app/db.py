@@ -1,0 +1,89 @@
+"""Database wiring: which server, the Piccolo engine, migrations, and connections outside transactions."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from functools import cache
+
+import asyncpg
+from piccolo.apps.migrations.commands.base import BaseMigrationManager
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.apps.migrations.tables import Migration
+from piccolo.engine.finder import engine_finder
+from piccolo.engine.postgres import PostgresEngine
+
+from app.settings import PROJECT_ROOT, get_settings
+
+APP_NAME = "coursewright"
+MIGRATIONS_DIR = PROJECT_ROOT / "piccolo_migrations"
+# Arbitrary constant: serialises migrations when web and worker processes start at the same time.
+MIGRATION_LOCK_KEY = 0x436F7572  # "Cour"
+
+_database_url: str | None = None
+
+
+def database_url() -> str:
+    """The PostgreSQL URL this process uses; starts the embedded server when DATABASE_URL is unset."""
+    global _database_url
+    if _database_url is None:
+        settings = get_settings()
+        if settings.database_url:
+            _database_url = settings.database_url
+        else:
+            from app.embedded import start_embedded_postgres
+
+            _database_url = start_embedded_postgres(settings.data_dir)
+    return _database_url
+
+
+@cache
+def engine() -> PostgresEngine:
+    db = engine_finder()
+    assert isinstance(db, PostgresEngine), "Coursewright runs on PostgreSQL only"
+    return db
+
+
+@contextlib.asynccontextmanager
+async def independent_connection() -> AsyncIterator[asyncpg.Connection]:
+    """A connection that is not part of the caller's Piccolo transaction (used by audit writes)."""
+    db = engine()
+    if db.pool is not None:
+        async with db.pool.acquire() as conn:
+            yield conn
+    else:
+        conn = await db.get_new_connection()
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+
+@cache
+def expected_migrations() -> frozenset[str]:
+    modules = BaseMigrationManager().get_migration_modules(str(MIGRATIONS_DIR))
+    return frozenset(modules)
+
+
+async def pending_migrations() -> list[str]:
+    try:
+        ran = await Migration.get_migrations_which_ran(app_name=APP_NAME)
+    except asyncpg.UndefinedTableError:
+        ran = []
+    return sorted(expected_migrations() - set(ran))
+
+
+async def migrate() -> list[str]:
+    """Apply pending migrations under an advisory lock; returns the ids that were applied."""
+    conn = await engine().get_new_connection()
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        pending = await pending_migrations()
+        if pending:
+            result = await run_forwards(APP_NAME)
+            if not result.success:
+                raise RuntimeError(f"Migrations failed: {result.message}")
+        return pending
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        await conn.close()

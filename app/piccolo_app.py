@@ -1,0 +1,16 @@
+"""The one Piccolo app; its migrations live in the top-level piccolo_migrations/ folder."""
+
+from piccolo.conf.apps import AppConfig
+
+from app.accounts.tables import AuthSession, LoginFailure, Membership, Tenant, User
+from app.audit.tables import AuditLog
+from app.db import APP_NAME, MIGRATIONS_DIR
+from app.jobs.tables import BackgroundJob, TenantStats
+
+APP_CONFIG = AppConfig(
+    app_name=APP_NAME,
+    migrations_folder_path=str(MIGRATIONS_DIR),
+    table_classes=[Tenant, User, Membership, AuthSession, LoginFailure, AuditLog, BackgroundJob, TenantStats],
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,178 @@
+"""The only place that reads the environment.
+
+Settings are parsed once, strictly: a value that does not parse stops the process at start with a
+message naming the variable, instead of surfacing later as a confusing runtime error. Every secret can
+also come from `<NAME>_FILE` (Kubernetes/Docker secrets mounted as files).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_PLACEHOLDERS = {"", "change-me", "changeme", "secret", "dev", "development"}
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    env: Literal["development", "production"]
+    database_url: str | None
+    queue_url: str | None
+    secret_key: str
+    host: str
+    port: int
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    log_format: Literal["json", "console"]
+    maintenance_mode: bool
+    worker_in_process: bool
+    worker_concurrency: int
+    data_dir: Path
+    cookie_secure: bool
+    session_ttl_hours: int
+    login_max_failures_per_account: int
+    login_max_failures_per_ip: int
+    login_window_seconds: int
+    max_request_body_bytes: int
+    seed_demo: bool
+    trusted_proxy_hops: int
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be a boolean (true/false/1/0/yes/no), got {raw!r}")
+
+
+def _parse_int(minimum: int, maximum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def _parse_choice(*choices: str, upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+        return value
+
+    return parse
+
+
+def _parse_url(*schemes: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip()
+        if not value.startswith(tuple(f"{s}://" for s in schemes)):
+            raise SettingsError(f"{name} must start with one of {', '.join(s + '://' for s in schemes)}")
+        return value
+
+    return parse
+
+
+def _read(environ: Mapping[str, str], name: str, secret: bool = False) -> str | None:
+    if secret and (path := environ.get(f"{name}_FILE")):
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE points to {path!r}, which cannot be read: {exc}") from None
+    return environ.get(name)
+
+
+def _get(environ: Mapping[str, str], name: str, parse: Callable[[str, str], Any], default: Any) -> Any:
+    raw = _read(environ, name)
+    if raw is None or raw.strip() == "":
+        return default
+    return parse(name, raw)
+
+
+def _dev_secret(data_dir: Path) -> str:
+    # A development install keeps one random key under its data directory so that CSRF cookies stay
+    # valid across restarts; production must be given one explicitly.
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    env = _get(environ, "COURSEWRIGHT_ENV", _parse_choice("development", "production"), "development")
+    production = env == "production"
+    data_dir = Path(_get(environ, "DATA_DIR", lambda _n, raw: raw, str(PROJECT_ROOT / ".data"))).resolve()
+
+    secret_key = (_read(environ, "SECRET_KEY", secret=True) or "").strip()
+    if production:
+        if secret_key.lower() in DEV_SECRET_PLACEHOLDERS:
+            raise SettingsError(
+                "SECRET_KEY is required in production (COURSEWRIGHT_ENV=production). "
+                "Set SECRET_KEY or SECRET_KEY_FILE to a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        if len(secret_key) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production.")
+    elif not secret_key:
+        secret_key = _dev_secret(data_dir)
+
+    database_url = _read(environ, "DATABASE_URL", secret=True)
+    database_url = _parse_url("postgres", "postgresql")("DATABASE_URL", database_url) if database_url else None
+    if production and database_url is None:
+        raise SettingsError("DATABASE_URL is required in production; the embedded PostgreSQL is for development.")
+    queue_url = _read(environ, "QUEUE_URL", secret=True)
+    queue_url = _parse_url("postgres", "postgresql", "redis", "rediss")("QUEUE_URL", queue_url) if queue_url else None
+
+    return Settings(
+        env=env,
+        database_url=database_url,
+        queue_url=queue_url,
+        secret_key=secret_key,
+        host=_get(environ, "HOST", lambda _n, raw: raw.strip(), "127.0.0.1"),
+        port=_get(environ, "PORT", _parse_int(1, 65535), 8000),
+        log_level=_get(environ, "LOG_LEVEL", _parse_choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO"),
+        log_format=_get(environ, "LOG_FORMAT", _parse_choice("json", "console"), "json"),
+        maintenance_mode=_get(environ, "MAINTENANCE_MODE", _parse_bool, False),
+        worker_in_process=_get(environ, "WORKER_IN_PROCESS", _parse_bool, not production),
+        worker_concurrency=_get(environ, "WORKER_CONCURRENCY", _parse_int(1, 256), 4),
+        data_dir=data_dir,
+        cookie_secure=_get(environ, "COOKIE_SECURE", _parse_bool, production),
+        session_ttl_hours=_get(environ, "SESSION_TTL_HOURS", _parse_int(1, 24 * 90), 24 * 14),
+        login_max_failures_per_account=_get(environ, "LOGIN_MAX_FAILURES_PER_ACCOUNT", _parse_int(1, 1000), 10),
+        login_max_failures_per_ip=_get(environ, "LOGIN_MAX_FAILURES_PER_IP", _parse_int(1, 10000), 30),
+        login_window_seconds=_get(environ, "LOGIN_WINDOW_SECONDS", _parse_int(10, 86400), 300),
+        max_request_body_bytes=_get(environ, "MAX_REQUEST_BODY_BYTES", _parse_int(1024, 100 * 2**20), 2**20),
+        seed_demo=_get(environ, "SEED_DEMO", _parse_bool, not production),
+        trusted_proxy_hops=_get(environ, "TRUSTED_PROXY_HOPS", _parse_int(0, 5), 0),
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()
