@@ -1,0 +1,398 @@
+"""Accounts: tenants, users, memberships, login, server-side sessions and the admin roster.
+
+This module is the only writer of its tables. Every function that takes a tenant id scopes its
+queries by it, so a row of another tenant is simply "not found".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+import uuid
+from typing import Any
+
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.accounts.tables import ADMIN_ROLES, AuthSession, LoginFailure, Membership, Role, Tenant, User
+from app.audit.actions import AuditAction
+from app.audit.services import Actor, audit
+from app.db import engine
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled
+from app.metrics import LOGINS
+from app.settings import get_settings
+
+_hasher = PasswordHasher()
+# Verifying against this when the account does not exist keeps "unknown user" and "wrong password"
+# equally slow, so response time does not reveal which emails have accounts.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+MIN_PASSWORD_LENGTH = 8
+INVALID_CREDENTIALS = "Invalid email or password."
+
+
+# ---------------------------------------------------------------------------------------------
+# Users and tenants
+
+
+def normalize_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if len(email) > 320 or not _EMAIL_RE.match(email):
+        raise InvalidInput("Enter a valid email address.")
+    return email
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > 1024:
+        raise InvalidInput("Passwords can have at most 1024 characters.")
+    return _hasher.hash(password)
+
+
+async def create_tenant(name: str, slug: str, *, actor: Actor) -> dict[str, Any]:
+    name, slug = name.strip(), slug.strip().lower()
+    if not name:
+        raise InvalidInput("A workspace needs a name.")
+    if not _SLUG_RE.match(slug):
+        raise InvalidInput("Workspace slugs use lowercase letters, digits and dashes.")
+    if await Tenant.exists().where(Tenant.slug == slug):
+        raise Conflict(f"A workspace with the slug {slug!r} already exists.")
+    tenant = (await Tenant.insert(Tenant(name=name, slug=slug)).returning(*Tenant.all_columns()))[0]
+    await audit(AuditAction.TENANT_CREATED, actor=actor, tenant_id=tenant["id"], entity_type="tenant",
+                entity_id=tenant["id"], metadata={"slug": slug})
+    return tenant
+
+
+async def create_user(email: str, name: str, password: str, *, actor: Actor, tenant_id: uuid.UUID | None) -> dict:
+    email = normalize_email(email)
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Enter the person's name.")
+    if await User.exists().where(User.email == email):
+        raise Conflict(f"An account for {email} already exists.")
+    user = (
+        await User.insert(User(email=email, name=name, password_hash=hash_password(password))).returning(
+            User.id, User.email, User.name
+        )
+    )[0]
+    await audit(AuditAction.USER_CREATED, actor=actor, tenant_id=tenant_id, entity_type="user",
+                entity_id=user["id"], metadata={"email": email})
+    return user
+
+
+async def add_membership(tenant_id: uuid.UUID, user_id: uuid.UUID, role: str, *, actor: Actor) -> dict:
+    role = _parse_role(role)
+    if await Membership.exists().where((Membership.tenant == tenant_id) & (Membership.user == user_id)):
+        raise Conflict("This person is already a member of the workspace.")
+    membership = (
+        await Membership.insert(Membership(tenant=tenant_id, user=user_id, role=role)).returning(Membership.id)
+    )[0]
+    await audit(AuditAction.MEMBERSHIP_CREATED, actor=actor, tenant_id=tenant_id, entity_type="membership",
+                entity_id=membership["id"], metadata={"user_id": str(user_id), "role": role})
+    return membership
+
+
+def _parse_role(role: str) -> str:
+    try:
+        return Role(role.strip().lower()).value
+    except ValueError:
+        raise InvalidInput(f"Unknown role {role!r}; choose learner, admin or owner.") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Login and throttling
+
+
+async def authenticate(email_raw: str, password: str, *, ip: str, request_id: str = "") -> dict[str, Any]:
+    """Return the user for these credentials, or raise InvalidInput (same message for every failure)
+    or Throttled (too many recent failures for this account or this address)."""
+    email = email_raw.strip().lower()[:320]
+    await _check_throttle(email, ip)
+    user = await User.select().where(User.email == email).first() if email else None
+    if user is None or not user["is_active"] or not _verify(user["password_hash"] if user else None, password):
+        await LoginFailure.insert(LoginFailure(email=email, ip=ip))
+        LOGINS.labels(outcome="failure").inc()
+        await audit(AuditAction.USER_LOGIN_FAILED, actor=Actor(None, email or None, ip, request_id),
+                    tenant_id=None, entity_type="user", entity_id=user["id"] if user else "")
+        raise InvalidInput(INVALID_CREDENTIALS)
+    if _hasher.check_needs_rehash(user["password_hash"]):
+        await User.update({User.password_hash: _hasher.hash(password)}).where(User.id == user["id"])
+    await User.update({User.last_login_at: dt.datetime.now(dt.UTC)}).where(User.id == user["id"])
+    LOGINS.labels(outcome="success").inc()
+    return user
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _check_throttle(email: str, ip: str) -> None:
+    settings = get_settings()
+    window = dt.timedelta(seconds=settings.login_window_seconds)
+    for column, value, limit in (
+        (LoginFailure.email, email, settings.login_max_failures_per_account),
+        (LoginFailure.ip, ip, settings.login_max_failures_per_ip),
+    ):
+        # The limit-th most recent failure inside the window exists only when the key is throttled;
+        # the key is free again once that failure leaves the window.
+        row = (
+            await LoginFailure.select(LoginFailure.created_at)
+            .where((column == value) & (LoginFailure.created_at > dt.datetime.now(dt.UTC) - window))
+            .order_by(LoginFailure.created_at, ascending=False)
+            .offset(limit - 1)
+            .first()
+        )
+        if row is not None:
+            retry_after = (row["created_at"] + window - dt.datetime.now(dt.UTC)).total_seconds()
+            LOGINS.labels(outcome="throttled").inc()
+            raise Throttled("Too many failed sign-in attempts. Try again in a few minutes.", max(1, int(retry_after) + 1))
+
+
+async def purge_login_failures(older_than: dt.timedelta) -> int:
+    rows = await LoginFailure.delete().where(LoginFailure.created_at < dt.datetime.now(dt.UTC) - older_than).returning(
+        LoginFailure.id
+    )
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Server-side sessions
+
+
+class MembershipSummary(msgspec.Struct, frozen=True):
+    tenant_id: uuid.UUID
+    name: str
+    role: str
+
+
+class SessionUser(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is signed in, in which workspace, with what role: loaded once per request in one query."""
+
+    session_id: str
+    user_id: uuid.UUID
+    email: str
+    name: str
+    tenant_id: uuid.UUID | None
+    tenant_name: str | None
+    role: str | None
+    admin_count: int
+    memberships: list[MembershipSummary]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ADMIN_ROLES
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER.value
+
+    def actor(self, ip: str = "", request_id: str = "") -> Actor:
+        return Actor(self.user_id, self.email, ip, request_id)
+
+
+SESSION_SQL = """
+SELECT s.id AS session_id, s.user_id, s.tenant_id, s.last_seen_at, u.email, u.name, u.is_active,
+       m.role, t.name AS tenant_name,
+       (SELECT count(*) FROM membership a WHERE a.tenant_id = s.tenant_id AND a.role IN ('admin', 'owner'))
+           AS admin_count,
+       (SELECT coalesce(json_agg(json_build_object('tenant_id', t2.id, 'name', t2.name, 'role', m2.role)
+                                 ORDER BY t2.name), '[]')
+          FROM membership m2 JOIN tenant t2 ON t2.id = m2.tenant_id WHERE m2.user_id = s.user_id) AS memberships
+FROM auth_session s
+JOIN app_user u ON u.id = s.user_id
+LEFT JOIN membership m ON m.user_id = s.user_id AND m.tenant_id = s.tenant_id
+LEFT JOIN tenant t ON t.id = s.tenant_id AND m.id IS NOT NULL
+WHERE s.id = {} AND s.expires_at > now()
+"""
+# Sliding expiry is refreshed at most this often, so reading a page is not a write on every request.
+SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=10)
+
+
+def _session_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def start_session(user_id: uuid.UUID, *, ip: str, user_agent: str, replaces: str | None = None) -> str:
+    """Create a new session and return its cookie token. `replaces` (the old cookie) is deleted: a
+    login always gets a fresh session id, so a planted pre-login id is worthless (session fixation)."""
+    if replaces:
+        await end_session(replaces)
+    first = (
+        await Membership.select(Membership.tenant)
+        .where(Membership.user == user_id)
+        .order_by(Membership.created_at)
+        .first()
+    )
+    token = secrets.token_urlsafe(32)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=get_settings().session_ttl_hours)
+    await AuthSession.insert(
+        AuthSession(id=_session_key(token), user=user_id, tenant=first["tenant"] if first else None,
+                    expires_at=expires, ip=ip[:64], user_agent=user_agent[:300])
+    )
+    return token
+
+
+async def load_session(token: str) -> SessionUser | None:
+    rows = await AuthSession.raw(SESSION_SQL, _session_key(token))
+    if not rows or not rows[0]["is_active"]:
+        return None
+    row = rows[0]
+    memberships = msgspec.json.decode(row["memberships"], type=list[MembershipSummary])
+    if row["role"] is None and memberships:
+        # The current workspace membership was removed: fall back to another workspace.
+        await AuthSession.update({AuthSession.tenant: memberships[0].tenant_id}).where(
+            AuthSession.id == row["session_id"]
+        )
+        return await load_session(token)
+    if dt.datetime.now(dt.UTC) - row["last_seen_at"] > SESSION_TOUCH_INTERVAL:
+        ttl = dt.timedelta(hours=get_settings().session_ttl_hours)
+        await AuthSession.update(
+            {AuthSession.last_seen_at: dt.datetime.now(dt.UTC), AuthSession.expires_at: dt.datetime.now(dt.UTC) + ttl}
+        ).where(AuthSession.id == row["session_id"])
+    return SessionUser(
+        session_id=row["session_id"],
+        user_id=row["user_id"],
+        email=row["email"],
+        name=row["name"],
+        tenant_id=row["tenant_id"] if row["role"] else None,
+        tenant_name=row["tenant_name"],
+        role=row["role"],
+        admin_count=row["admin_count"] if row["role"] else 0,
+        memberships=memberships,
+    )
+
+
+async def end_session(token: str) -> None:
+    await AuthSession.delete().where(AuthSession.id == _session_key(token))
+
+
+async def switch_tenant(session: SessionUser, tenant_id: uuid.UUID, *, actor: Actor) -> None:
+    if not any(m.tenant_id == tenant_id for m in session.memberships):
+        raise NotFound("You are not a member of that workspace.")
+    await AuthSession.update({AuthSession.tenant: tenant_id}).where(AuthSession.id == session.session_id)
+    await audit(AuditAction.TENANT_SWITCHED, actor=actor, tenant_id=tenant_id, entity_type="tenant",
+                entity_id=tenant_id, metadata={"from": str(session.tenant_id) if session.tenant_id else None})
+
+
+async def purge_expired_sessions() -> int:
+    rows = await AuthSession.delete().where(AuthSession.expires_at < dt.datetime.now(dt.UTC)).returning(AuthSession.id)
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Roster
+
+
+async def list_members(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    return await (
+        Membership.select(
+            Membership.id,
+            Membership.role,
+            Membership.created_at,
+            Membership.user.id.as_alias("user_id"),
+            Membership.user.email.as_alias("email"),
+            Membership.user.name.as_alias("name"),
+            Membership.user.last_login_at.as_alias("last_login_at"),
+        )
+        .where(Membership.tenant == tenant_id)
+        .order_by(Membership.user.name)
+    )
+
+
+async def get_membership(tenant_id: uuid.UUID, membership_id: uuid.UUID) -> dict[str, Any]:
+    """Fetch-with-permission: the membership only if it belongs to this tenant, else 404."""
+    row = (
+        await Membership.select(
+            Membership.id,
+            Membership.role,
+            Membership.created_at,
+            Membership.user.id.as_alias("user_id"),
+            Membership.user.email.as_alias("email"),
+            Membership.user.name.as_alias("name"),
+            Membership.user.last_login_at.as_alias("last_login_at"),
+        )
+        .where((Membership.id == membership_id) & (Membership.tenant == tenant_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such member in this workspace.")
+    return row
+
+
+async def invite_member(
+    tenant_id: uuid.UUID, *, email: str, name: str, role: str, password: str, actor: Actor, actor_role: str
+) -> dict[str, Any]:
+    """Add someone to the workspace: an existing account gets a membership; a new one is created with
+    the initial password the admin chose (they share it with the person out of band)."""
+    role = _parse_role(role)
+    if role == Role.OWNER.value and actor_role != Role.OWNER.value:
+        raise Forbidden("Only an owner can make someone an owner.")
+    email = normalize_email(email)
+    user = await User.select(User.id).where(User.email == email).first()
+    if user is None:
+        user = await create_user(email, name, password, actor=actor, tenant_id=tenant_id)
+    membership = await add_membership(tenant_id, user["id"], role, actor=actor)
+    return await get_membership(tenant_id, membership["id"])
+
+
+async def change_role(
+    tenant_id: uuid.UUID, membership_id: uuid.UUID, new_role: str, *, actor: Actor, actor_role: str
+) -> dict[str, Any]:
+    new_role = _parse_role(new_role)
+    async with engine().transaction():
+        member = await _lock_member(tenant_id, membership_id)
+        old_role = member["role"]
+        if old_role == new_role:
+            return member
+        if Role.OWNER.value in (old_role, new_role) and actor_role != Role.OWNER.value:
+            raise Forbidden("Only an owner can grant or remove the owner role.")
+        if old_role in ADMIN_ROLES and new_role not in ADMIN_ROLES:
+            await _refuse_last_admin(tenant_id, "demote")
+        changed = await Membership.update({Membership.role: new_role}).where(
+            (Membership.id == membership_id) & (Membership.role == old_role)
+        ).returning(Membership.id)
+        if len(changed) != 1:
+            raise Conflict("This member's role changed meanwhile; reload and try again.")
+    await audit(AuditAction.ROLE_CHANGED, actor=actor, tenant_id=tenant_id, entity_type="membership",
+                entity_id=membership_id, metadata={"email": member["email"], "from": old_role, "to": new_role})
+    return await get_membership(tenant_id, membership_id)
+
+
+async def remove_member(tenant_id: uuid.UUID, membership_id: uuid.UUID, *, actor: Actor, actor_role: str) -> None:
+    async with engine().transaction():
+        member = await _lock_member(tenant_id, membership_id)
+        if member["role"] == Role.OWNER.value and actor_role != Role.OWNER.value:
+            raise Forbidden("Only an owner can remove an owner.")
+        if member["role"] in ADMIN_ROLES:
+            await _refuse_last_admin(tenant_id, "remove")
+        await Membership.delete().where((Membership.id == membership_id) & (Membership.tenant == tenant_id))
+    await audit(AuditAction.MEMBERSHIP_REMOVED, actor=actor, tenant_id=tenant_id, entity_type="membership",
+                entity_id=membership_id, metadata={"email": member["email"], "role": member["role"]})
+
+
+async def _lock_member(tenant_id: uuid.UUID, membership_id: uuid.UUID) -> dict[str, Any]:
+    # Locking the tenant row serialises concurrent role changes in one workspace, so two admins
+    # demoting each other at the same moment cannot both pass the last-admin check.
+    await Tenant.raw("SELECT id FROM tenant WHERE id = {} FOR UPDATE", tenant_id)
+    return await get_membership(tenant_id, membership_id)
+
+
+async def _refuse_last_admin(tenant_id: uuid.UUID, verb: str) -> None:
+    if await admin_count(tenant_id) <= 1:
+        raise Conflict(
+            f"You cannot {verb} the last admin of this workspace: promote someone else to admin first."
+        )
+
+
+async def admin_count(tenant_id: uuid.UUID) -> int:
+    return await Membership.count().where(
+        (Membership.tenant == tenant_id) & Membership.role.is_in(sorted(ADMIN_ROLES))
+    )

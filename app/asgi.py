@@ -1,0 +1,103 @@
+"""create_app(): collects each domain's ROUTES, wires plugins, and owns the process lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.static_files import create_static_files_router
+
+from app.accounts.routes import ROUTES as ACCOUNT_ROUTES
+from app.audit.routes import ROUTES as AUDIT_ROUTES
+from app.db import engine
+from app.jobs.routes import ROUTES as JOB_ROUTES
+from app.learn.routes import ROUTES as LEARN_ROUTES
+from app.logging import configure_logging
+from app.ops.routes import ROUTES as OPS_ROUTES
+from app.queue import close_queue, get_queue
+from app.settings import PROJECT_ROOT, get_settings
+from app.web.auth import maintenance_gate, session_middleware
+from app.web.errors import EXCEPTION_HANDLERS
+from app.web.requests import request_context_middleware, stamp_response
+from app.web.templating import template_config
+
+log = structlog.get_logger("coursewright.app")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    settings = get_settings()
+    db = engine()
+    await db.start_connection_pool(min_size=1, max_size=20)
+    queue = get_queue()
+    await queue.connect()
+    worker = worker_task = None
+    if settings.worker_in_process:
+        from tasks.worker import build_worker
+
+        worker = build_worker(queue, concurrency=settings.worker_concurrency, in_process=True)
+        worker_task = asyncio.create_task(worker.start(), name="saq-worker")
+        worker_task.add_done_callback(_report_worker_exit)
+    log.info("app_started", env=settings.env, worker_in_process=settings.worker_in_process,
+             maintenance_mode=settings.maintenance_mode)
+    try:
+        yield
+    finally:
+        if worker is not None:
+            await worker.stop()
+            worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker_task
+        await close_queue()
+        await db.close_connection_pool()
+        log.info("app_stopped")
+
+
+def _report_worker_exit(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("alert:worker_crashed", error=repr(task.exception()))
+
+
+def create_app() -> Litestar:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    prometheus = PrometheusConfig(app_name="coursewright", prefix="coursewright", group_path=True,
+                                  exclude=["/metrics", "/static"])
+    return Litestar(
+        route_handlers=[
+            *OPS_ROUTES,
+            *ACCOUNT_ROUTES,
+            *LEARN_ROUTES,
+            *JOB_ROUTES,
+            *AUDIT_ROUTES,
+            create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"],
+                                       include_in_schema=False),
+        ],
+        lifespan=[lifespan],
+        middleware=[request_context_middleware, prometheus.middleware, session_middleware],
+        before_request=maintenance_gate,
+        before_send=[stamp_response],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="cw_csrf",
+            header_name="x-csrftoken",
+            cookie_secure=settings.cookie_secure,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+        ),
+        template_config=template_config,
+        plugins=[HTMXPlugin()],
+        request_class=HTMXRequest,
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_request_body_bytes,
+        openapi_config=OpenAPIConfig(title="Coursewright", version="0.1.0", path="/schema"),
+        logging_config=None,  # structlog, configured above, owns logging
+        debug=False,
+    )

@@ -1,0 +1,177 @@
+"""The `coursewright` command: serve, worker, migrate, seed-demo, create-admin."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from app.errors import DomainError
+from app.settings import SettingsError, get_settings
+
+
+def _settings_or_exit():
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        click.secho(f"Configuration error: {exc}", fg="red", err=True)
+        sys.exit(2)
+
+
+def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        return asyncio.run(coro_fn())
+    except DomainError as exc:
+        click.secho(f"Error: {exc.message}", fg="red", err=True)
+        sys.exit(1)
+
+
+@click.group()
+def cli() -> None:
+    """Coursewright: AI-assisted courses, human-approved."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind (default HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default PORT or 8000).")
+@click.option("--no-prepare", is_flag=True, help="Skip migrations and demo seeding (production web processes).")
+def serve(host: str | None, port: int | None, no_prepare: bool) -> None:
+    """Serve the web app (and, in development, the worker in the same process)."""
+    import uvicorn
+
+    from app.db import database_url
+    from app.logging import configure_logging
+
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    database_url()  # starts the embedded PostgreSQL when DATABASE_URL is unset
+    seeded = False
+    if not no_prepare:
+        seeded = _run(_prepare)
+    host, port = host or settings.host, port or settings.port
+    _banner(f"http://{host}:{port}", seeded)
+    uvicorn.run(
+        "app.asgi:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,  # app/web/requests.py logs one line per request, with its request id
+        proxy_headers=settings.trusted_proxy_hops > 0,
+        timeout_graceful_shutdown=15,
+    )
+
+
+async def _prepare() -> bool:
+    from app.db import migrate
+    from app.demo import seed_demo
+
+    await migrate()
+    return await seed_demo() if get_settings().seed_demo else False
+
+
+def _banner(url: str, seeded: bool) -> None:
+    from app.demo import demo_logins
+
+    settings = get_settings()
+    click.echo("")
+    click.secho(f"  Coursewright is starting on {url}", fg="green", bold=True)
+    click.echo(f"  database: {'DATABASE_URL' if settings.database_url else 'embedded PostgreSQL in ' + str(settings.data_dir)}")
+    click.echo(f"  worker:   {'in this process' if settings.worker_in_process else 'run `coursewright worker` separately'}")
+    if settings.seed_demo:
+        click.echo("  demo logins" + (" (just created):" if seeded else ":"))
+        for email, password, role in demo_logins():
+            click.echo(f"    {role:<8} {email}  /  {password}")
+    click.echo("")
+
+
+@cli.command()
+def worker() -> None:
+    """Run the SAQ worker (production runs it as its own process)."""
+    from app.db import database_url, engine
+    from app.logging import configure_logging
+    from app.queue import close_queue, get_queue
+    from tasks.worker import build_worker
+
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    database_url()
+
+    async def main() -> None:
+        await engine().start_connection_pool(min_size=1, max_size=settings.worker_concurrency + 2)
+        queue = get_queue()
+        await queue.connect()
+        try:
+            await build_worker(queue, concurrency=settings.worker_concurrency, in_process=False).start()
+        finally:
+            await close_queue()
+            await engine().close_connection_pool()
+
+    asyncio.run(main())
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    from app.db import migrate as run_migrations
+
+    _settings_or_exit()
+    applied = _run(run_migrations)
+    click.echo(f"Applied {len(applied)} migration(s)." if applied else "No migrations pending.")
+
+
+@cli.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the demo workspaces and users (does nothing if they exist)."""
+    from app.demo import demo_logins, seed_demo
+
+    _settings_or_exit()
+    created = _run(seed_demo)
+    click.echo("Demo data created." if created else "Demo data already present.")
+    for email, password, role in demo_logins():
+        click.echo(f"  {role:<8} {email}  /  {password}")
+
+
+@cli.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--tenant", "tenant_slug", required=True, help="Workspace slug; created if it does not exist.")
+@click.option("--tenant-name", default=None, help="Display name when the workspace is created.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_admin(email: str, name: str, tenant_slug: str, tenant_name: str | None, password: str) -> None:
+    """Create (or promote) an admin; the first admin of a new workspace becomes its owner."""
+    from app.accounts import services
+    from app.accounts.tables import Membership, Tenant, User
+    from app.audit.services import SYSTEM
+
+    _settings_or_exit()
+
+    async def main() -> str:
+        tenant = await Tenant.select().where(Tenant.slug == tenant_slug.lower()).first()
+        role = "admin"
+        if tenant is None:
+            tenant = await services.create_tenant(tenant_name or tenant_slug, tenant_slug, actor=SYSTEM)
+            role = "owner"
+        user = await User.select(User.id).where(User.email == services.normalize_email(email)).first()
+        if user is None:
+            user = await services.create_user(email, name, password, actor=SYSTEM, tenant_id=tenant["id"])
+        member = await Membership.select(Membership.id, Membership.role).where(
+            (Membership.tenant == tenant["id"]) & (Membership.user == user["id"])
+        ).first()
+        if member is None:
+            await services.add_membership(tenant["id"], user["id"], role, actor=SYSTEM)
+            return role
+        if member["role"] == "learner":
+            await services.change_role(tenant["id"], member["id"], "admin", actor=SYSTEM, actor_role="owner")
+            return "admin"
+        return member["role"]
+
+    role = _run(main)
+    click.echo(f"{email} is {role} of workspace {tenant_slug}.")
+
+
+def main() -> None:
+    cli()

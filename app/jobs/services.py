@@ -1,0 +1,124 @@
+"""Background jobs whose state lives in `background_job`; SAQ only carries the job id.
+
+SAQ delivers at least once (its sweeper can even re-queue a job that completed), so every task
+starts with `claim_job`: a compare-and-set QUEUED -> RUNNING. Only the run that wins the claim does
+the work; any other delivery finds the row already claimed and does nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import structlog
+
+from app.audit.actions import AuditAction
+from app.audit.services import Actor, audit
+from app.db import engine
+from app.errors import NotFound
+from app.jobs.tables import BackgroundJob, JobStatus, TenantStats
+from app.queue import enqueue
+
+log = structlog.get_logger(__name__)
+TENANT_STATS = "tenant_stats"
+
+
+async def create_job(tenant_id: uuid.UUID, kind: str, *, actor: Actor) -> dict[str, Any]:
+    return (
+        await BackgroundJob.insert(BackgroundJob(tenant=tenant_id, kind=kind, requested_by=actor.user_id)).returning(
+            *BackgroundJob.all_columns()
+        )
+    )[0]
+
+
+async def claim_job(job_id: uuid.UUID) -> dict[str, Any] | None:
+    rows = await BackgroundJob.update(
+        {BackgroundJob.status: JobStatus.RUNNING.value, BackgroundJob.started_at: dt.datetime.now(dt.UTC)}
+    ).where((BackgroundJob.id == job_id) & (BackgroundJob.status == JobStatus.QUEUED.value)).returning(
+        *BackgroundJob.all_columns()
+    )
+    return rows[0] if rows else None
+
+
+async def finish_job(job_id: uuid.UUID, *, result: dict[str, Any] | None = None, error: str | None = None) -> bool:
+    status = JobStatus.FAILED if error is not None else JobStatus.SUCCEEDED
+    rows = await BackgroundJob.update(
+        {
+            BackgroundJob.status: status.value,
+            BackgroundJob.result: result,
+            BackgroundJob.error: error,
+            BackgroundJob.finished_at: dt.datetime.now(dt.UTC),
+        }
+    ).where((BackgroundJob.id == job_id) & (BackgroundJob.status == JobStatus.RUNNING.value)).returning(
+        BackgroundJob.id
+    )
+    return len(rows) == 1
+
+
+async def fail_unstarted_job(job_id: uuid.UUID, error: str) -> None:
+    await BackgroundJob.update(
+        {BackgroundJob.status: JobStatus.FAILED.value, BackgroundJob.error: error,
+         BackgroundJob.finished_at: dt.datetime.now(dt.UTC)}
+    ).where((BackgroundJob.id == job_id) & (BackgroundJob.status == JobStatus.QUEUED.value))
+
+
+async def get_job(tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any]:
+    row = await BackgroundJob.select().where((BackgroundJob.id == job_id) & (BackgroundJob.tenant == tenant_id)).first()
+    if row is None:
+        raise NotFound("No such job in this workspace.")
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# "Recompute workspace stats": the small end-to-end example of the pattern above.
+
+
+async def request_tenant_stats(tenant_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
+    from tasks.jobs import recompute_tenant_stats  # tasks import this module, so import at call time
+
+    job = await create_job(tenant_id, TENANT_STATS, actor=actor)
+    try:
+        await enqueue(recompute_tenant_stats, job_id=str(job["id"]))
+    except Exception as exc:
+        await fail_unstarted_job(job["id"], f"Could not enqueue: {exc}")
+        raise
+    await audit(AuditAction.JOB_REQUESTED, actor=actor, tenant_id=tenant_id, entity_type="background_job",
+                entity_id=job["id"], metadata={"kind": TENANT_STATS})
+    return job
+
+
+STATS_SQL = """
+SELECT count(*) AS members,
+       count(*) FILTER (WHERE role IN ('admin', 'owner')) AS admins,
+       count(*) FILTER (WHERE role = 'learner') AS learners,
+       (SELECT count(*) FROM audit_log WHERE tenant_id = {}) AS audit_events
+FROM membership WHERE tenant_id = {}
+"""
+
+
+async def run_tenant_stats(job_id: uuid.UUID) -> dict[str, Any]:
+    job = await claim_job(job_id)
+    if job is None:
+        log.info("job_skipped_already_claimed", job_id=str(job_id))
+        return {"job_id": str(job_id), "skipped": True}
+    try:
+        async with engine().transaction():
+            stats = (await TenantStats.raw(STATS_SQL, job["tenant"], job["tenant"]))[0]
+            await TenantStats.insert(TenantStats(tenant=job["tenant"], job=job_id, **stats))
+            if not await finish_job(job_id, result=stats):
+                raise RuntimeError("job left RUNNING while it was being processed")
+    except Exception as exc:
+        await finish_job(job_id, error=f"{type(exc).__name__}: {exc}")
+        log.error("alert:job_failed", job_id=str(job_id), kind=TENANT_STATS, error=str(exc))
+        raise
+    return {"job_id": str(job_id), "skipped": False, **stats}
+
+
+async def latest_tenant_stats(tenant_id: uuid.UUID) -> dict[str, Any] | None:
+    return (
+        await TenantStats.select()
+        .where(TenantStats.tenant == tenant_id)
+        .order_by(TenantStats.id, ascending=False)
+        .first()
+    )

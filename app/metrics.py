@@ -1,0 +1,20 @@
+"""Prometheus metrics of our own; HTTP request metrics come from Litestar's PrometheusMiddleware."""
+
+from prometheus_client import Counter, Histogram
+
+JOBS = Counter("coursewright_jobs_total", "Background task runs by task and outcome", ["task", "outcome"])
+JOB_DURATION = Histogram(
+    "coursewright_job_duration_seconds",
+    "Background task run time",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900),
+)
+JOB_PICKUP_DELAY = Histogram(
+    "coursewright_job_pickup_delay_seconds",
+    "Time from enqueue to a worker starting the task",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300),
+)
+AUDIT_WRITES = Counter("coursewright_audit_writes_total", "Audit rows written", ["action"])
+AUDIT_FAILURES = Counter("coursewright_audit_write_failures_total", "Audit writes that failed (action still ran)")
+LOGINS = Counter("coursewright_logins_total", "Login attempts by outcome", ["outcome"])

@@ -1,0 +1,40 @@
+"""Health probes and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Response, get
+from litestar.plugins.prometheus import PrometheusController
+
+from app.db import independent_connection, pending_migrations
+
+READY_TIMEOUT_SECONDS = 3.0
+
+
+@get("/health/live", sync_to_thread=False, include_in_schema=False)
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/health/ready", include_in_schema=False)
+async def ready() -> Response:
+    """Ready only when the database answers and every migration on disk has been applied."""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with independent_connection() as conn:
+                await conn.fetchval("SELECT 1")
+            pending = await pending_migrations()
+    except Exception as exc:  # any failure to reach the database means "not ready", never a 500
+        return Response({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, status_code=503)
+    if pending:
+        return Response({"status": "unavailable", "database": "ok", "pending_migrations": pending}, status_code=503)
+    return Response({"status": "ok", "database": "ok", "pending_migrations": []}, status_code=200)
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+ROUTES = [live, ready, MetricsController]

@@ -1,0 +1,74 @@
+"""Per-request plumbing: request id, client address, one access log line per response."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.settings import get_settings
+
+log = structlog.get_logger("coursewright.http")
+_INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def request_id(scope: Scope) -> str:
+    """The request's id: a sane incoming X-Request-ID (from a proxy) or a new one, fixed on first use."""
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        state["request_id"] = incoming if _INCOMING_ID.match(incoming) else uuid.uuid4().hex[:16]
+    return state["request_id"]
+
+
+def client_ip(scope: Scope) -> str:
+    hops = get_settings().trusted_proxy_hops
+    if hops:
+        forwarded = dict(scope.get("headers", [])).get(b"x-forwarded-for", b"").decode("latin-1")
+        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if len(chain) >= hops:
+            return chain[-hops][:64]
+    client = scope.get("client")
+    return client[0] if client else ""
+
+
+def request_context_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("state", {})["started"] = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id(scope))
+        await app(scope, receive, send)
+
+    return middleware
+
+
+async def stamp_response(message: Message, scope: Scope) -> None:
+    """before_send hook: runs for every response, routed or not (404s included)."""
+    if message["type"] != "http.response.start" or scope.get("type") != "http":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    headers["x-request-id"] = request_id(scope)
+    state = scope.get("state", {})
+    for cookie in state.get("set_cookies", ()):
+        headers.add("set-cookie", cookie)
+    path = scope.get("path", "")
+    if path.startswith("/static/") or path in ("/metrics", "/health/live"):
+        return
+    started = state.get("started")
+    log.info(
+        "request",
+        request_id=request_id(scope),
+        method=scope.get("method"),
+        path=path,
+        status=message["status"],
+        duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+        ip=client_ip(scope),
+    )
+
+
+def add_cookie_header(scope: Scope, header_value: str) -> None:
+    scope.setdefault("state", {}).setdefault("set_cookies", []).append(header_value)

@@ -1,0 +1,100 @@
+"""Rendering: one helper picks page or partial; flash messages ride in a short-lived cookie."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+from litestar.template.config import TemplateConfig
+
+from app.settings import PROJECT_ROOT, get_settings
+from app.web.requests import add_cookie_header, request_id
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+FLASH_COOKIE = "cw_flash"
+FLASH_LEVELS = ("success", "info", "warning", "error")
+
+
+class Flash(msgspec.Struct, frozen=True):
+    level: str
+    message: str
+
+
+def _humanize_dt(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _json_pretty(value: Any) -> str:
+    if isinstance(value, (str, bytes)):
+        try:
+            value = msgspec.json.decode(value)
+        except msgspec.DecodeError:
+            return str(value)
+    return msgspec.json.format(msgspec.json.encode(value), indent=2).decode()
+
+
+def _configure(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters["tojson_pretty"] = _json_pretty
+    engine.engine.filters["when"] = _humanize_dt
+    from app.demo import demo_logins
+
+    settings = get_settings()
+    engine.engine.globals["settings"] = settings
+    engine.engine.globals["demo_logins"] = demo_logins() if settings.seed_demo else []
+
+
+template_config = TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=_configure)
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    partial: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Template:
+    """A full page, or only its partial when HTMX asks (the page template includes the partial)."""
+    is_htmx = bool(getattr(request, "htmx", False))
+    name = partial if partial and is_htmx else template
+    context.setdefault("user", request.scope.get("user"))
+    context["request_id"] = request_id(request.scope)
+    if not is_htmx:
+        context["flashes"] = consume_flashes(request)
+    return Template(template_name=name, context=context, status_code=status_code, headers=headers)
+
+
+def redirect(path: str, status_code: int = 303) -> Redirect:
+    return Redirect(path=path, status_code=status_code)
+
+
+def flash(request: Request, level: str, message: str) -> None:
+    assert level in FLASH_LEVELS, level
+    pending = request.scope.setdefault("state", {}).setdefault("flash_out", [])
+    pending.append(Flash(level, message))
+    value = base64.urlsafe_b64encode(msgspec.json.encode(pending)).decode()
+    _set_flash_cookie(request, value, max_age=60)
+
+
+def consume_flashes(request: Request) -> list[Flash]:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return []
+    _set_flash_cookie(request, "", max_age=0)
+    try:
+        return msgspec.json.decode(base64.urlsafe_b64decode(raw), type=list[Flash])[:5]
+    except (ValueError, msgspec.DecodeError):
+        return []  # a tampered or truncated cookie is not worth an error page
+
+
+def _set_flash_cookie(request: Request, value: str, max_age: int) -> None:
+    cookie = Cookie(key=FLASH_COOKIE, value=value, max_age=max_age, httponly=True, samesite="lax",
+                    secure=get_settings().cookie_secure or request.url.scheme == "https")
+    add_cookie_header(request.scope, cookie.to_header(header=""))

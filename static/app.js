@@ -1,0 +1,32 @@
+// Coursewright's own small script: error toasts for failed htmx requests and form confirmations.
+// The CSRF token reaches htmx requests through hx-headers on <body>.
+(function () {
+  "use strict";
+
+  function toast(message) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast";
+    el.setAttribute("role", "alert");
+    el.textContent = message;
+    box.appendChild(el);
+    setTimeout(function () { el.remove(); }, 7000);
+  }
+
+  document.addEventListener("htmx:responseError", function (evt) {
+    var xhr = evt.detail.xhr;
+    var text = (xhr.responseText || "").trim();
+    if (!text || text.charAt(0) === "<") text = xhr.statusText || "Request failed";
+    toast(xhr.status + " · " + text.slice(0, 300));
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    toast("The server could not be reached. Check your connection and try again.");
+  });
+
+  document.addEventListener("submit", function (evt) {
+    var message = evt.target.getAttribute && evt.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) evt.preventDefault();
+  }, true);
+})();
