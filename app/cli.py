@@ -159,7 +159,7 @@ def create_admin(email: str, name: str, tenant_slug: str, tenant_name: str | Non
         if user is None:
             user = await services.create_user(email, name, password, actor=SYSTEM, tenant_id=tenant["id"])
         member = await Membership.select(Membership.id, Membership.role).where(
-            (Membership.tenant == tenant["id"]) & (Membership.user == user["id"])
+            (Membership.tenant_id == tenant["id"]) & (Membership.user_id == user["id"])
         ).first()
         if member is None:
             await services.add_membership(tenant["id"], user["id"], role, actor=SYSTEM)

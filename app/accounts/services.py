@@ -87,10 +87,10 @@ async def create_user(email: str, name: str, password: str, *, actor: Actor, ten
 
 async def add_membership(tenant_id: uuid.UUID, user_id: uuid.UUID, role: str, *, actor: Actor) -> dict:
     role = _parse_role(role)
-    if await Membership.exists().where((Membership.tenant == tenant_id) & (Membership.user == user_id)):
+    if await Membership.exists().where((Membership.tenant_id == tenant_id) & (Membership.user_id == user_id)):
         raise Conflict("This person is already a member of the workspace.")
     membership = (
-        await Membership.insert(Membership(tenant=tenant_id, user=user_id, role=role)).returning(Membership.id)
+        await Membership.insert(Membership(tenant_id=tenant_id, user_id=user_id, role=role)).returning(Membership.id)
     )[0]
     await audit(AuditAction.MEMBERSHIP_CREATED, actor=actor, tenant_id=tenant_id, entity_type="membership",
                 entity_id=membership["id"], metadata={"user_id": str(user_id), "role": role})
@@ -226,15 +226,15 @@ async def start_session(user_id: uuid.UUID, *, ip: str, user_agent: str, replace
     if replaces:
         await end_session(replaces)
     first = (
-        await Membership.select(Membership.tenant)
-        .where(Membership.user == user_id)
+        await Membership.select(Membership.tenant_id)
+        .where(Membership.user_id == user_id)
         .order_by(Membership.created_at)
         .first()
     )
     token = secrets.token_urlsafe(32)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=get_settings().session_ttl_hours)
     await AuthSession.insert(
-        AuthSession(id=_session_key(token), user=user_id, tenant=first["tenant"] if first else None,
+        AuthSession(id=_session_key(token), user_id=user_id, tenant_id=first["tenant_id"] if first else None,
                     expires_at=expires, ip=ip[:64], user_agent=user_agent[:300])
     )
     return token
@@ -248,7 +248,7 @@ async def load_session(token: str) -> SessionUser | None:
     memberships = msgspec.json.decode(row["memberships"], type=list[MembershipSummary])
     if row["role"] is None and memberships:
         # The current workspace membership was removed: fall back to another workspace.
-        await AuthSession.update({AuthSession.tenant: memberships[0].tenant_id}).where(
+        await AuthSession.update({AuthSession.tenant_id: memberships[0].tenant_id}).where(
             AuthSession.id == row["session_id"]
         )
         return await load_session(token)
@@ -277,7 +277,7 @@ async def end_session(token: str) -> None:
 async def switch_tenant(session: SessionUser, tenant_id: uuid.UUID, *, actor: Actor) -> None:
     if not any(m.tenant_id == tenant_id for m in session.memberships):
         raise NotFound("You are not a member of that workspace.")
-    await AuthSession.update({AuthSession.tenant: tenant_id}).where(AuthSession.id == session.session_id)
+    await AuthSession.update({AuthSession.tenant_id: tenant_id}).where(AuthSession.id == session.session_id)
     await audit(AuditAction.TENANT_SWITCHED, actor=actor, tenant_id=tenant_id, entity_type="tenant",
                 entity_id=tenant_id, metadata={"from": str(session.tenant_id) if session.tenant_id else None})
 
@@ -297,13 +297,13 @@ async def list_members(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
             Membership.id,
             Membership.role,
             Membership.created_at,
-            Membership.user.id.as_alias("user_id"),
-            Membership.user.email.as_alias("email"),
-            Membership.user.name.as_alias("name"),
-            Membership.user.last_login_at.as_alias("last_login_at"),
+            Membership.user_id.id.as_alias("user_id"),
+            Membership.user_id.email.as_alias("email"),
+            Membership.user_id.name.as_alias("name"),
+            Membership.user_id.last_login_at.as_alias("last_login_at"),
         )
-        .where(Membership.tenant == tenant_id)
-        .order_by(Membership.user.name)
+        .where(Membership.tenant_id == tenant_id)
+        .order_by(Membership.user_id.name)
     )
 
 
@@ -314,12 +314,12 @@ async def get_membership(tenant_id: uuid.UUID, membership_id: uuid.UUID) -> dict
             Membership.id,
             Membership.role,
             Membership.created_at,
-            Membership.user.id.as_alias("user_id"),
-            Membership.user.email.as_alias("email"),
-            Membership.user.name.as_alias("name"),
-            Membership.user.last_login_at.as_alias("last_login_at"),
+            Membership.user_id.id.as_alias("user_id"),
+            Membership.user_id.email.as_alias("email"),
+            Membership.user_id.name.as_alias("name"),
+            Membership.user_id.last_login_at.as_alias("last_login_at"),
         )
-        .where((Membership.id == membership_id) & (Membership.tenant == tenant_id))
+        .where((Membership.id == membership_id) & (Membership.tenant_id == tenant_id))
         .first()
     )
     if row is None:
@@ -373,7 +373,7 @@ async def remove_member(tenant_id: uuid.UUID, membership_id: uuid.UUID, *, actor
             raise Forbidden("Only an owner can remove an owner.")
         if member["role"] in ADMIN_ROLES:
             await _refuse_last_admin(tenant_id, "remove")
-        await Membership.delete().where((Membership.id == membership_id) & (Membership.tenant == tenant_id))
+        await Membership.delete().where((Membership.id == membership_id) & (Membership.tenant_id == tenant_id))
     await audit(AuditAction.MEMBERSHIP_REMOVED, actor=actor, tenant_id=tenant_id, entity_type="membership",
                 entity_id=membership_id, metadata={"email": member["email"], "role": member["role"]})
 
@@ -394,5 +394,5 @@ async def _refuse_last_admin(tenant_id: uuid.UUID, verb: str) -> None:
 
 async def admin_count(tenant_id: uuid.UUID) -> int:
     return await Membership.count().where(
-        (Membership.tenant == tenant_id) & Membership.role.is_in(sorted(ADMIN_ROLES))
+        (Membership.tenant_id == tenant_id) & Membership.role.is_in(sorted(ADMIN_ROLES))
     )

@@ -34,8 +34,8 @@ class User(Table, tablename="app_user"):
 
 class Membership(Table, tablename="membership"):
     id = UUID(primary_key=True)
-    tenant = ForeignKey(Tenant, db_column_name="tenant_id", null=False)
-    user = ForeignKey(User, db_column_name="user_id", null=False)
+    tenant_id = ForeignKey(Tenant, null=False)
+    user_id = ForeignKey(User, null=False)
     role = Varchar(length=16, choices=Role)
     created_at = Timestamptz(default=TimestamptzNow())
 
@@ -43,8 +43,8 @@ class Membership(Table, tablename="membership"):
 class AuthSession(Table, tablename="auth_session"):
     # The primary key is the SHA-256 of the cookie token: a leaked table cannot be replayed as cookies.
     id = Varchar(length=64, primary_key=True)
-    user = ForeignKey(User, db_column_name="user_id", null=False)
-    tenant = ForeignKey(Tenant, db_column_name="tenant_id", null=True)
+    user_id = ForeignKey(User, null=False)
+    tenant_id = ForeignKey(Tenant, null=True)
     created_at = Timestamptz(default=TimestamptzNow())
     last_seen_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()

@@ -26,7 +26,7 @@ TENANT_STATS = "tenant_stats"
 
 async def create_job(tenant_id: uuid.UUID, kind: str, *, actor: Actor) -> dict[str, Any]:
     return (
-        await BackgroundJob.insert(BackgroundJob(tenant=tenant_id, kind=kind, requested_by=actor.user_id)).returning(
+        await BackgroundJob.insert(BackgroundJob(tenant_id=tenant_id, kind=kind, requested_by=actor.user_id)).returning(
             *BackgroundJob.all_columns()
         )
     )[0]
@@ -64,7 +64,7 @@ async def fail_unstarted_job(job_id: uuid.UUID, error: str) -> None:
 
 
 async def get_job(tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any]:
-    row = await BackgroundJob.select().where((BackgroundJob.id == job_id) & (BackgroundJob.tenant == tenant_id)).first()
+    row = await BackgroundJob.select().where((BackgroundJob.id == job_id) & (BackgroundJob.tenant_id == tenant_id)).first()
     if row is None:
         raise NotFound("No such job in this workspace.")
     return row
@@ -104,8 +104,8 @@ async def run_tenant_stats(job_id: uuid.UUID) -> dict[str, Any]:
         return {"job_id": str(job_id), "skipped": True}
     try:
         async with engine().transaction():
-            stats = (await TenantStats.raw(STATS_SQL, job["tenant"], job["tenant"]))[0]
-            await TenantStats.insert(TenantStats(tenant=job["tenant"], job=job_id, **stats))
+            stats = (await TenantStats.raw(STATS_SQL, job["tenant_id"], job["tenant_id"]))[0]
+            await TenantStats.insert(TenantStats(tenant_id=job["tenant_id"], job_id=job_id, **stats))
             if not await finish_job(job_id, result=stats):
                 raise RuntimeError("job left RUNNING while it was being processed")
     except Exception as exc:
@@ -118,7 +118,7 @@ async def run_tenant_stats(job_id: uuid.UUID) -> dict[str, Any]:
 async def latest_tenant_stats(tenant_id: uuid.UUID) -> dict[str, Any] | None:
     return (
         await TenantStats.select()
-        .where(TenantStats.tenant == tenant_id)
+        .where(TenantStats.tenant_id == tenant_id)
         .order_by(TenantStats.id, ascending=False)
         .first()
     )

@@ -18,7 +18,7 @@ class JobStatus(str, Enum):
 class BackgroundJob(Table, tablename="background_job"):
     # The source of truth for a job's state; SAQ only carries this row's id (see app/jobs/README.md).
     id = UUID(primary_key=True)
-    tenant = ForeignKey(Tenant, db_column_name="tenant_id", null=False)
+    tenant_id = ForeignKey(Tenant, null=False)
     kind = Varchar(length=64)
     status = Varchar(length=16, choices=JobStatus, default=JobStatus.QUEUED.value)
     requested_by = UUID(null=True, default=None)
@@ -31,8 +31,8 @@ class BackgroundJob(Table, tablename="background_job"):
 
 class TenantStats(Table, tablename="tenant_stats"):
     id = BigSerial(primary_key=True)
-    tenant = ForeignKey(Tenant, db_column_name="tenant_id", null=False)
-    job = ForeignKey(BackgroundJob, db_column_name="job_id", null=False, unique=True)
+    tenant_id = ForeignKey(Tenant, null=False)
+    job_id = ForeignKey(BackgroundJob, null=False, unique=True)
     members = Integer()
     admins = Integer()
     learners = Integer()

@@ -7,7 +7,7 @@ after the one that creates the tables.
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
-ID = "2026-11-22T04:17:45:847770"
+ID = "2026-11-22T04:27:06:027083"
 VERSION = "1.38.0"
 DESCRIPTION = "constraints, indexes, insert-only audit log, background job state machine"
 

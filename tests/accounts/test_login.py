@@ -1,0 +1,107 @@
+from app.accounts.tables import AuthSession, LoginFailure, User
+from app.audit.tables import AuditLog
+from tests.conftest import PASSWORD, get_with_cookie
+
+
+async def test_it_signs_in_an_admin_and_lands_on_the_dashboard(client, personas):
+    response = await client.login(personas.admin.email)
+    assert response.headers["location"] == "/admin"
+    page = await client.get("/admin")
+    assert page.status_code == 200
+    assert personas.acme["name"] in page.text
+    user = await User.select(User.last_login_at).where(User.id == personas.admin.user_id).first()
+    assert user["last_login_at"] is not None
+
+
+async def test_it_sends_a_learner_to_the_learner_home(client, personas):
+    response = await client.login(personas.learner.email)
+    assert response.headers["location"] == "/learn"
+    page = await client.get("/learn")
+    assert page.status_code == 200
+    assert "Your courses" in page.text
+
+
+async def test_it_sets_a_hardened_session_cookie(client, personas):
+    response = await client.login(personas.learner.email)
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("cw_session="))
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie or "SameSite=Lax" in cookie
+    stored = await AuthSession.count().where(AuthSession.user_id == personas.learner.user_id)
+    assert stored == 1
+
+
+async def test_it_gives_the_same_answer_for_unknown_user_and_wrong_password(client, personas):
+    unknown = await client.post("/login", {"email": "nobody@example.test", "password": PASSWORD})
+    wrong = await client.post("/login", {"email": personas.admin.email, "password": "not the password"})
+    assert unknown.status_code == wrong.status_code == 400
+    assert "Invalid email or password." in unknown.text
+    assert "Invalid email or password." in wrong.text
+    assert client.session_cookie is None
+    assert await LoginFailure.count() == 2
+    failed = await AuditLog.count().where(
+        (AuditLog.action == "USER_LOGIN_FAILED") & (AuditLog.actor_email == personas.admin.email)
+    )
+    assert failed == 1
+
+
+async def test_it_rotates_the_session_id_on_login(client, personas, live_server):
+    await client.login(personas.learner.email)
+    first = client.session_cookie
+    await client.login(personas.admin.email)  # signing in again while holding a session
+    second = client.session_cookie
+    assert first and second and first != second
+    # The old id is gone server-side: presenting it again is an anonymous request.
+    replay = await get_with_cookie(live_server.url, "/learn", first)
+    assert replay.status_code == 303 and replay.headers["location"].startswith("/login")
+    assert await AuthSession.count().where(AuthSession.user_id == personas.learner.user_id) == 0
+
+
+async def test_it_invalidates_the_server_side_session_on_logout(client, personas, live_server):
+    await client.login(personas.admin.email)
+    token = client.session_cookie
+    response = await client.post("/logout")
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert await AuthSession.count().where(AuthSession.user_id == personas.admin.user_id) == 0
+    replay = await get_with_cookie(live_server.url, "/admin", token)
+    assert replay.status_code == 303 and replay.headers["location"].startswith("/login")
+    assert await AuditLog.count().where(
+        (AuditLog.action == "USER_LOGOUT") & (AuditLog.actor_id == personas.admin.user_id)
+    ) == 1
+
+
+async def test_it_throttles_an_account_after_ten_failures(client, personas):
+    for _ in range(10):
+        response = await client.post("/login", {"email": personas.learner.email, "password": "wrong-password"})
+        assert response.status_code == 400
+    blocked = await client.post("/login", {"email": personas.learner.email, "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 0
+    assert "Too many failed sign-in attempts" in blocked.text
+    assert client.session_cookie is None
+    # Another account is unaffected: the address itself is still under its (higher) limit.
+    other = await client.post("/login", {"email": personas.admin.email, "password": PASSWORD})
+    assert other.status_code == 303
+
+
+async def test_it_throttles_an_address_that_tries_many_accounts(client, personas):
+    for i in range(30):
+        response = await client.post("/login", {"email": f"guess{i}@example.test", "password": "password1"})
+        assert response.status_code == 400
+    blocked = await client.post("/login", {"email": personas.admin.email, "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 0
+
+
+async def test_it_refuses_to_redirect_off_site_after_login(client, personas):
+    response = await client.post("/login", {"email": personas.admin.email, "password": PASSWORD,
+                                             "next": "//evil.example/phish"})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin"
+
+
+async def test_it_returns_to_the_requested_page_after_login(client, personas):
+    bounce = await client.get("/admin/audit")
+    assert bounce.status_code == 303 and bounce.headers["location"] == "/login?next=/admin/audit"
+    response = await client.post("/login", {"email": personas.admin.email, "password": PASSWORD,
+                                             "next": "/admin/audit"})
+    assert response.headers["location"] == "/admin/audit"
