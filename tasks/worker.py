@@ -14,13 +14,14 @@ from saq import CronJob, Queue, Worker
 
 from app.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS
 from tasks.housekeeping import purge_expired_sessions
-from tasks.jobs import recompute_tenant_stats
+from tasks.jobs import fail_lost_jobs, recompute_tenant_stats
 
 log = structlog.get_logger("coursewright.worker")
 
-FUNCTIONS = [recompute_tenant_stats, purge_expired_sessions]
+FUNCTIONS = [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs]
 CRON_JOBS = [
     CronJob(purge_expired_sessions, cron="17 * * * *", timeout=purge_expired_sessions.saq_timeout, retries=1),
+    CronJob(fail_lost_jobs, cron="*/5 * * * *", timeout=fail_lost_jobs.saq_timeout, retries=1),
 ]
 
 
@@ -60,5 +61,7 @@ def build_worker(queue: Queue, *, concurrency: int, in_process: bool) -> Worker:
         concurrency=concurrency,
         before_process=[before_process],
         after_process=[after_process],
-        shutdown_grace_period_s=10,
+        # A standalone worker lets running jobs finish on SIGTERM; in-process, stopping the dev server
+        # should be immediate. A job cut off either way is marked FAILED by fail_lost_jobs.
+        shutdown_grace_period_s=None if in_process else 20,
     )

@@ -29,13 +29,24 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = ROOT / ".data" / "test"
 ARTIFACTS = ROOT / "test-artifacts"
 BIN = Path(sys.executable).parent
-TEST_DB = "coursewright_test"
+# One database per test run, so two runs on one machine (a developer and CI, say) never collide.
+TEST_DB = f"coursewright_test_{os.getpid()}"
 PASSWORD = "correct horse battery"
 
 
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _prepare_database() -> str:
@@ -49,7 +60,11 @@ def _prepare_database() -> str:
     async def recreate() -> None:
         conn = await asyncpg.connect(_with_database(server_url, "postgres"))
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+            # Drop what earlier runs left behind (their process is gone), then start clean.
+            for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'coursewright_test_%'"):
+                pid = int(row["datname"].rsplit("_", 1)[1])
+                if pid == os.getpid() or not _pid_alive(pid):
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
             await conn.execute(f'CREATE DATABASE "{TEST_DB}"')
         finally:
             await conn.close()

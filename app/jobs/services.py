@@ -63,6 +63,24 @@ async def fail_unstarted_job(job_id: uuid.UUID, error: str) -> None:
     ).where((BackgroundJob.id == job_id) & (BackgroundJob.status == JobStatus.QUEUED.value))
 
 
+# Longer than any task's timeout: a job still RUNNING after this lost its worker (crash, deploy, kill).
+LOST_AFTER = dt.timedelta(minutes=15)
+
+
+async def fail_lost_jobs() -> int:
+    """Sweeper: a job whose worker died mid-run would otherwise stay RUNNING forever."""
+    rows = await BackgroundJob.update(
+        {BackgroundJob.status: JobStatus.FAILED.value, BackgroundJob.error: "worker lost: no result within 15 minutes",
+         BackgroundJob.finished_at: dt.datetime.now(dt.UTC)}
+    ).where(
+        (BackgroundJob.status == JobStatus.RUNNING.value)
+        & (BackgroundJob.started_at < dt.datetime.now(dt.UTC) - LOST_AFTER)
+    ).returning(BackgroundJob.id, BackgroundJob.kind)
+    for row in rows:
+        log.error("alert:job_failed", job_id=str(row["id"]), kind=row["kind"], error="worker lost")
+    return len(rows)
+
+
 async def get_job(tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any]:
     row = await BackgroundJob.select().where((BackgroundJob.id == job_id) & (BackgroundJob.tenant_id == tenant_id)).first()
     if row is None:

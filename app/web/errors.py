@@ -27,7 +27,7 @@ TITLES = {
     404: "Page not found",
     405: "Method not allowed",
     409: "That conflicts with the current state",
-    413: "That upload is too large",
+    413: "That request is too large",
     429: "Slow down a little",
     500: "Something went wrong on our side",
     503: "Down for maintenance",
