@@ -99,6 +99,11 @@ def worker() -> None:
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     database_url()
+    if settings.worker_metrics_port:
+        # A standalone worker has no web server: expose its job metrics for Prometheus to scrape.
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
 
     async def main() -> None:
         await engine().start_connection_pool(min_size=1, max_size=settings.worker_concurrency + 2)

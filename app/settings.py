@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     maintenance_mode: bool
     worker_in_process: bool
     worker_concurrency: int
+    worker_metrics_port: int
     data_dir: Path
     cookie_secure: bool
     session_ttl_hours: int
@@ -161,6 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         maintenance_mode=_get(environ, "MAINTENANCE_MODE", _parse_bool, False),
         worker_in_process=_get(environ, "WORKER_IN_PROCESS", _parse_bool, not production),
         worker_concurrency=_get(environ, "WORKER_CONCURRENCY", _parse_int(1, 256), 4),
+        worker_metrics_port=_get(environ, "WORKER_METRICS_PORT", _parse_int(0, 65535), 9100),
         data_dir=data_dir,
         cookie_secure=_get(environ, "COOKIE_SECURE", _parse_bool, production),
         session_ttl_hours=_get(environ, "SESSION_TTL_HOURS", _parse_int(1, 24 * 90), 24 * 14),

@@ -185,6 +185,7 @@ class SessionUser(msgspec.Struct, frozen=True, kw_only=True):
     role: str | None
     admin_count: int
     memberships: list[MembershipSummary]
+    refreshed: bool = False  # expiry was just extended: the cookie's Max-Age should follow
 
     @property
     def is_admin(self) -> bool:
@@ -252,7 +253,8 @@ async def load_session(token: str) -> SessionUser | None:
             AuthSession.id == row["session_id"]
         )
         return await load_session(token)
-    if dt.datetime.now(dt.UTC) - row["last_seen_at"] > SESSION_TOUCH_INTERVAL:
+    refreshed = dt.datetime.now(dt.UTC) - row["last_seen_at"] > SESSION_TOUCH_INTERVAL
+    if refreshed:
         ttl = dt.timedelta(hours=get_settings().session_ttl_hours)
         await AuthSession.update(
             {AuthSession.last_seen_at: dt.datetime.now(dt.UTC), AuthSession.expires_at: dt.datetime.now(dt.UTC) + ttl}
@@ -267,6 +269,7 @@ async def load_session(token: str) -> SessionUser | None:
         role=row["role"],
         admin_count=row["admin_count"] if row["role"] else 0,
         memberships=memberships,
+        refreshed=refreshed,
     )
 
 

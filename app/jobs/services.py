@@ -128,8 +128,7 @@ async def run_tenant_stats(job_id: uuid.UUID) -> dict[str, Any]:
                 raise RuntimeError("job left RUNNING while it was being processed")
     except Exception as exc:
         await finish_job(job_id, error=f"{type(exc).__name__}: {exc}")
-        log.error("alert:job_failed", job_id=str(job_id), kind=TENANT_STATS, error=str(exc))
-        raise
+        raise  # the worker's after_process hook logs alert:job_failed and counts it
     return {"job_id": str(job_id), "skipped": False, **stats}
 
 

@@ -29,6 +29,8 @@ def session_middleware(app: ASGIApp) -> ASGIApp:
                 scope["user"] = await load_session(token)
                 if scope["user"] is None:
                     clear_session_cookie(scope)  # expired or revoked: drop the stale cookie
+                elif scope["user"].refreshed:
+                    set_session_cookie(scope, token)  # sliding expiry: the cookie lives as long as the row
         await app(scope, receive, send)
 
     return middleware
