@@ -187,3 +187,20 @@ async def test_it_refuses_to_switch_into_a_workspace_you_do_not_belong_to(client
     assert bad.status_code == 400
     session = await AuthSession.select(AuthSession.tenant_id).where(AuthSession.user_id == personas.learner.user_id).first()
     assert session["tenant_id"] == personas.acme["id"]
+
+
+async def test_it_keeps_one_admin_when_two_admins_demote_each_other_at_once(client_factory, personas):
+    import asyncio
+
+    tenant = await make_tenant("Duel")
+    first, second = await make_member(tenant, "admin", "ann"), await make_member(tenant, "admin", "ben")
+    a, b = client_factory(), client_factory()
+    await a.login(first.email)
+    await b.login(second.email)
+    responses = await asyncio.gather(
+        a.post(f"/admin/members/{second.membership_id}/role", {"role": "learner"}),
+        b.post(f"/admin/members/{first.membership_id}/role", {"role": "learner"}),
+    )
+    assert sorted(r.status_code for r in responses) in ([303, 403], [303, 409])
+    roles = [await _role(first.membership_id), await _role(second.membership_id)]
+    assert sorted(roles) == ["admin", "learner"]

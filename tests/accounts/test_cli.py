@@ -1,0 +1,43 @@
+import os
+import subprocess
+
+from app.accounts.tables import Membership, Tenant, User
+from app.demo import DEMO_USERS, seed_demo
+from tests.conftest import BIN, ROOT
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "coursewright"), *args], env=dict(os.environ), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+async def test_it_creates_the_first_admin_of_a_new_workspace_as_owner():
+    result = _cli("create-admin", "--email", "Founder@Startup.test", "--name", "Fay Founder", "--tenant",
+                  "startup-cli", "--tenant-name", "Startup", "--password", "a-long-password")
+    assert result.returncode == 0, result.stderr
+    assert "founder@startup.test" in result.stdout.lower() and "owner" in result.stdout
+    tenant = await Tenant.select().where(Tenant.slug == "startup-cli").first()
+    user = await User.select().where(User.email == "founder@startup.test").first()
+    membership = await Membership.select().where(
+        (Membership.tenant_id == tenant["id"]) & (Membership.user_id == user["id"])).first()
+    assert tenant["name"] == "Startup" and membership["role"] == "owner"
+    again = _cli("create-admin", "--email", "second@startup.test", "--name", "Sam", "--tenant", "startup-cli",
+                 "--password", "a-long-password")
+    assert again.returncode == 0 and "admin of workspace startup-cli" in again.stdout
+    refused = _cli("create-admin", "--email", "third@startup.test", "--name", "T", "--tenant", "startup-cli",
+                   "--password", "short")
+    assert refused.returncode == 1 and "at least 8 characters" in refused.stderr
+
+
+async def test_it_seeds_demo_data_once():
+    first = await seed_demo()
+    second = await seed_demo()
+    assert (first, second) == (True, False)
+    assert await Tenant.count().where(Tenant.slug.is_in(["demo", "northwind"])) == 2
+    assert await User.count().where(User.email.is_in([u[0] for u in DEMO_USERS])) == len(DEMO_USERS)
+
+
+def test_it_reports_migrations_as_applied():
+    result = _cli("migrate")
+    assert result.returncode == 0, result.stderr
+    assert "No migrations pending." in result.stdout
