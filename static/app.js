@@ -19,6 +19,10 @@
     var text = (xhr.responseText || "").trim();
     if (!text || text.charAt(0) === "<") text = xhr.statusText || "Request failed";
     toast(xhr.status + " · " + text.slice(0, 300));
+    // htmx leaves the page as it was; put a form's fields back so they match the server's state
+    // (e.g. a role select after a refused role change).
+    var form = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest("form");
+    if (form) form.reset();
   });
 
   document.addEventListener("htmx:sendError", function () {

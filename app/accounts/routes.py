@@ -11,7 +11,6 @@ from litestar.params import Body
 
 from app.accounts import services
 from app.accounts.schemas import LoginForm, MemberInvite, RoleUpdate, TenantSwitchForm
-from app.accounts.tables import Role
 from app.audit.actions import AuditAction
 from app.audit.services import audit
 from app.errors import DomainError, InvalidInput, Throttled
@@ -109,7 +108,6 @@ async def _roster_context(request: Request, **extra: object) -> dict[str, object
     user = current_user(request)
     return {
         "members": await services.list_members(user.tenant_id),
-        "roles": [r.value for r in Role],
         "nav": "members",
         **extra,
     }
@@ -143,7 +141,7 @@ async def invite_member(request: Request, data: Annotated[MemberInvite, Form]) -
 @get("/admin/members/{membership_id:uuid}", guards=[requires_admin])
 async def member_detail(request: Request, membership_id: uuid.UUID) -> Response:
     member = await services.get_membership(current_user(request).tenant_id, membership_id)
-    return render(request, "admin/member.html", member=member, roles=[r.value for r in Role], nav="members")
+    return render(request, "admin/member.html", member=member, nav="members")
 
 
 @post("/admin/members/{membership_id:uuid}/role", guards=[requires_admin])
@@ -152,8 +150,7 @@ async def change_role(request: Request, membership_id: uuid.UUID, data: Annotate
     member = await services.change_role(user.tenant_id, membership_id, data.role, actor=actor_of(request),
                                         actor_role=user.role)
     if request.htmx:
-        return render(request, "admin/_member_row.html", member=member, roles=[r.value for r in Role],
-                      admin_count=await services.admin_count(user.tenant_id), oob_warning=True,
+        return render(request, "admin/_member_row.html", member=member, admin_count=await services.admin_count(user.tenant_id), oob_warning=True,
                       notice=f"{member['name']} is now {member['role']}.")
     flash(request, "success", f"{member['name']} is now {member['role']}.")
     return redirect("/admin/members")

@@ -195,6 +195,14 @@ class SessionUser(msgspec.Struct, frozen=True, kw_only=True):
     def is_owner(self) -> bool:
         return self.role == Role.OWNER.value
 
+    @property
+    def assignable_roles(self) -> list[str]:
+        """Roles this user may grant; mirrors the owner rule enforced in change_role/invite_member."""
+        return [r.value for r in Role if self.is_owner or r is not Role.OWNER]
+
+    def can_manage(self, member_role: str) -> bool:
+        return self.is_owner or member_role != Role.OWNER.value
+
     def actor(self, ip: str = "", request_id: str = "") -> Actor:
         return Actor(self.user_id, self.email, ip, request_id)
 

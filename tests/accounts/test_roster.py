@@ -115,12 +115,16 @@ async def test_it_lets_an_admin_step_down_when_another_admin_remains(client, per
 
 async def test_it_reserves_the_owner_role_for_owners(client, personas):
     await client.login(personas.admin.email)
+    roster = await client.get("/admin/members")
+    assert '<option value="owner"' not in roster.text  # not offered to an admin...
     grant = await client.post(f"/admin/members/{personas.learner.membership_id}/role", {"role": "owner"})
     assert grant.status_code == 403
     demote_owner = await client.post(f"/admin/members/{personas.owner.membership_id}/role", {"role": "admin"})
     assert demote_owner.status_code == 403
     assert await _role(personas.learner.membership_id) == "learner"
     assert await _role(personas.owner.membership_id) == "owner"
+    await client.login(personas.owner.email)
+    assert '<option value="owner"' in (await client.get("/admin/members")).text  # ...but to an owner
 
 
 async def test_it_removes_a_member(client, personas):

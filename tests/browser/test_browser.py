@@ -6,6 +6,7 @@ Each test saves full-page screenshots of the pages it visits to test-artifacts/s
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from playwright.async_api import Page, expect
@@ -51,6 +52,20 @@ async def test_admin_signs_in_and_uses_the_roster_and_audit_log(page: Page, pers
     assert await _role(personas.learner.membership_id) == "admin"
     assert page.url.endswith("/admin/members")  # swapped, not navigated
     await shot(page, "members-role-changed")
+
+    # Adding a member posts the invite form over HTMX and re-renders the roster in place.
+    await page.locator("details.invite > summary").click()
+    invite = page.locator("form.invite-form")
+    email = f"nina-{secrets.token_hex(4)}@example.test"
+    await invite.get_by_label("Email").fill(email)
+    await invite.get_by_label("Name").fill("Nina New")
+    await invite.get_by_label("Initial password").fill("a-long-password")
+    await shot(page, "members-add-form")
+    await invite.get_by_role("button", name="Add member").click()
+    await expect(page.locator("#roster .flash-success")).to_contain_text(f"Nina New ({email}) joined as learner.")
+    await expect(page.locator("#roster")).to_contain_text("4 members")
+    assert await Membership.count().where(Membership.tenant_id == personas.acme["id"]) == 4
+    assert page.url.endswith("/admin/members")
 
     await row.get_by_role("link").first.click()
     await page.wait_for_url(re.compile(rf"/admin/members/{personas.learner.membership_id}$"))
@@ -117,11 +132,13 @@ async def test_a_failed_htmx_request_shows_an_error_toast(page: Page, personas):
     await expect(page.locator("#admin-warning")).to_contain_text("Only 1 admin")
     await page.goto("/admin/members")
 
-    await page.locator(f"#member-{owner.membership_id}").get_by_role("combobox").select_option("learner")
+    select = page.locator(f"#member-{owner.membership_id}").get_by_role("combobox")
+    await select.select_option("learner")
     toast = page.locator("#toasts .toast")
     await expect(toast).to_have_count(1)
     await expect(toast).to_contain_text("409")
     await expect(toast).to_contain_text("last admin")
+    await expect(select).to_have_value("owner")  # the refused change is undone on the page too
     assert await _role(owner.membership_id) == "owner"
     await shot(page, "members-error-toast")
 
@@ -167,6 +184,7 @@ async def test_header_menus_switch_workspace_and_sign_out(page: Page, personas):
 
 
 async def test_pages_fit_a_phone_screen(new_context, personas):
+    await accounts.add_membership(personas.globex["id"], personas.admin.user_id, "learner", actor=SYSTEM)
     context = await new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     page = await context.new_page()
 
@@ -183,6 +201,14 @@ async def test_pages_fit_a_phone_screen(new_context, personas):
     await expect(page.locator("#roster table")).to_contain_text(personas.learner.email)
     assert await page_overflow(page) == 0
     await shot(page, "phone-members")
+
+    # The header menus open inside the screen.
+    for menu, name in (("details.tenant-switcher", "phone-menu-tenant-switcher"), ("details.user-menu", "phone-menu-user")):
+        await page.locator(f"{menu} > summary").click()
+        box = await page.locator(f"{menu} > ul").bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (menu, box)
+        await shot(page, name)
+        await page.locator(f"{menu} > summary").click()
 
     await page.goto("/admin/audit")
     await expect(page.locator("#audit-table tbody tr").first).to_be_visible()
