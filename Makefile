@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup vendor browser migrate migration bench clean
+.PHONY: run test setup vendor browser migrate migration bench lint clean
 
 run: setup
 	$(BIN)/coursewright serve
@@ -45,3 +45,6 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor
+
+lint: setup
+	$(BIN)/ruff check app tasks tests bench

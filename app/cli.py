@@ -79,8 +79,10 @@ def _banner(url: str, seeded: bool) -> None:
     settings = get_settings()
     click.echo("")
     click.secho(f"  Coursewright is starting on {url}", fg="green", bold=True)
-    click.echo(f"  database: {'DATABASE_URL' if settings.database_url else 'embedded PostgreSQL in ' + str(settings.data_dir)}")
-    click.echo(f"  worker:   {'in this process' if settings.worker_in_process else 'run `coursewright worker` separately'}")
+    database = "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
+    worker = "in this process" if settings.worker_in_process else "run `coursewright worker` separately"
+    click.echo(f"  database: {database}")
+    click.echo(f"  worker:   {worker}")
     if settings.seed_demo:
         click.echo("  demo logins" + (" (just created):" if seeded else ":"))
         for email, password, role in demo_logins():

@@ -11,7 +11,8 @@ STRONG = "k" * 48
 
 def test_it_refuses_to_start_in_production_without_a_secret(tmp_path):
     with pytest.raises(SettingsError, match="SECRET_KEY is required in production"):
-        load_settings({"COURSEWRIGHT_ENV": "production", "DATABASE_URL": "postgresql://db/x", "DATA_DIR": str(tmp_path)})
+        load_settings({"COURSEWRIGHT_ENV": "production", "DATABASE_URL": "postgresql://db/x",
+                       "DATA_DIR": str(tmp_path)})
     with pytest.raises(SettingsError, match="at least 32 characters"):
         load_settings({"COURSEWRIGHT_ENV": "production", "SECRET_KEY": "short-but-set",
                        "DATABASE_URL": "postgresql://db/x", "DATA_DIR": str(tmp_path)})

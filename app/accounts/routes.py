@@ -150,7 +150,8 @@ async def change_role(request: Request, membership_id: uuid.UUID, data: Annotate
     member = await services.change_role(user.tenant_id, membership_id, data.role, actor=actor_of(request),
                                         actor_role=user.role)
     if request.htmx:
-        return render(request, "admin/_member_row.html", member=member, admin_count=await services.admin_count(user.tenant_id), oob_warning=True,
+        admins = await services.admin_count(user.tenant_id)
+        return render(request, "admin/_member_row.html", member=member, admin_count=admins, oob_warning=True,
                       notice=f"{member['name']} is now {member['role']}.")
     flash(request, "success", f"{member['name']} is now {member['role']}.")
     return redirect("/admin/members")

@@ -153,7 +153,8 @@ async def _check_throttle(email: str, ip: str) -> None:
         if row is not None:
             retry_after = (row["created_at"] + window - dt.datetime.now(dt.UTC)).total_seconds()
             LOGINS.labels(outcome="throttled").inc()
-            raise Throttled("Too many failed sign-in attempts. Try again in a few minutes.", max(1, int(retry_after) + 1))
+            raise Throttled("Too many failed sign-in attempts. Try again in a few minutes.",
+                            retry_after=max(1, int(retry_after) + 1))
 
 
 async def purge_login_failures(older_than: dt.timedelta) -> int:
@@ -302,17 +303,21 @@ async def purge_expired_sessions() -> int:
 # Roster
 
 
+def _member_columns() -> tuple:
+    return (
+        Membership.id,
+        Membership.role,
+        Membership.created_at,
+        Membership.user_id.id.as_alias("user_id"),
+        Membership.user_id.email.as_alias("email"),
+        Membership.user_id.name.as_alias("name"),
+        Membership.user_id.last_login_at.as_alias("last_login_at"),
+    )
+
+
 async def list_members(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
     return await (
-        Membership.select(
-            Membership.id,
-            Membership.role,
-            Membership.created_at,
-            Membership.user_id.id.as_alias("user_id"),
-            Membership.user_id.email.as_alias("email"),
-            Membership.user_id.name.as_alias("name"),
-            Membership.user_id.last_login_at.as_alias("last_login_at"),
-        )
+        Membership.select(*_member_columns())
         .where(Membership.tenant_id == tenant_id)
         .order_by(Membership.user_id.name)
     )
@@ -321,15 +326,7 @@ async def list_members(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
 async def get_membership(tenant_id: uuid.UUID, membership_id: uuid.UUID) -> dict[str, Any]:
     """Fetch-with-permission: the membership only if it belongs to this tenant, else 404."""
     row = (
-        await Membership.select(
-            Membership.id,
-            Membership.role,
-            Membership.created_at,
-            Membership.user_id.id.as_alias("user_id"),
-            Membership.user_id.email.as_alias("email"),
-            Membership.user_id.name.as_alias("name"),
-            Membership.user_id.last_login_at.as_alias("last_login_at"),
-        )
+        await Membership.select(*_member_columns())
         .where((Membership.id == membership_id) & (Membership.tenant_id == tenant_id))
         .first()
     )

@@ -1,4 +1,4 @@
-from enum import Enum
+from enum import StrEnum
 
 from piccolo.columns import UUID, Boolean, ForeignKey, Timestamptz, Varchar
 from piccolo.columns.column_types import BigSerial
@@ -6,7 +6,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     LEARNER = "learner"
     ADMIN = "admin"
     OWNER = "owner"

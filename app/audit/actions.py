@@ -1,9 +1,9 @@
 """The central list of audit action names. Add new actions here; nothing else invents names."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class AuditAction(str, Enum):
+class AuditAction(StrEnum):
     # Accounts and tenants
     USER_LOGIN = "USER_LOGIN"
     USER_LOGIN_FAILED = "USER_LOGIN_FAILED"

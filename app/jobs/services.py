@@ -82,7 +82,9 @@ async def fail_lost_jobs() -> int:
 
 
 async def get_job(tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any]:
-    row = await BackgroundJob.select().where((BackgroundJob.id == job_id) & (BackgroundJob.tenant_id == tenant_id)).first()
+    row = await BackgroundJob.select().where(
+        (BackgroundJob.id == job_id) & (BackgroundJob.tenant_id == tenant_id)
+    ).first()
     if row is None:
         raise NotFound("No such job in this workspace.")
     return row

@@ -1,4 +1,4 @@
-from enum import Enum
+from enum import StrEnum
 
 from piccolo.columns import JSONB, UUID, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.column_types import BigSerial
@@ -8,7 +8,7 @@ from piccolo.table import Table
 from app.accounts.tables import Tenant
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"

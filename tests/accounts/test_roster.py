@@ -189,7 +189,8 @@ async def test_it_refuses_to_switch_into_a_workspace_you_do_not_belong_to(client
     assert response.status_code == 404
     bad = await client.post("/tenants/switch", {"tenant_id": "not-a-uuid"})
     assert bad.status_code == 400
-    session = await AuthSession.select(AuthSession.tenant_id).where(AuthSession.user_id == personas.learner.user_id).first()
+    session = await AuthSession.select(AuthSession.tenant_id).where(
+        AuthSession.user_id == personas.learner.user_id).first()
     assert session["tenant_id"] == personas.acme["id"]
 
 

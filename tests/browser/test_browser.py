@@ -203,7 +203,8 @@ async def test_pages_fit_a_phone_screen(new_context, personas):
     await shot(page, "phone-members")
 
     # The header menus open inside the screen.
-    for menu, name in (("details.tenant-switcher", "phone-menu-tenant-switcher"), ("details.user-menu", "phone-menu-user")):
+    menus = (("details.tenant-switcher", "phone-menu-tenant-switcher"), ("details.user-menu", "phone-menu-user"))
+    for menu, name in menus:
         await page.locator(f"{menu} > summary").click()
         box = await page.locator(f"{menu} > ul").bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (menu, box)

@@ -4,6 +4,7 @@ import uuid
 
 import asyncpg
 import pytest
+
 from app.jobs.tables import BackgroundJob, TenantStats
 from app.queue import close_queue, enqueue, get_queue
 from tasks.jobs import recompute_tenant_stats
