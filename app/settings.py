@@ -47,6 +47,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_request_body_bytes: int
     seed_demo: bool
     trusted_proxy_hops: int
+    llm_provider: Literal["mock", "openai"]
+    openai_api_key: str | None
+    openai_base_url: str | None
+    llm_model: str
+    llm_temperature: float
+    llm_seed: int
+    llm_timeout_seconds: float
+    llm_max_retries: int
+    llm_prices: dict[str, tuple[float, float]]
+    mock_llm_latency_ms: int
+    generation_concurrency: int
 
     @property
     def is_production(self) -> bool:
@@ -93,6 +104,41 @@ def _parse_url(*schemes: str) -> Callable[[str, str], str]:
         return value
 
     return parse
+
+
+def _parse_float(minimum: float, maximum: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+# USD per million tokens (input, output). LLM_PRICES overrides or extends it: "model=in/out,model=in/out".
+DEFAULT_LLM_PRICES = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "mock-1": (0.0, 0.0),
+}
+
+
+def _parse_prices(name: str, raw: str) -> dict[str, tuple[float, float]]:
+    prices = dict(DEFAULT_LLM_PRICES)
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        model, _, pair = entry.partition("=")
+        price_in, _, price_out = pair.partition("/")
+        try:
+            prices[model.strip()] = (float(price_in), float(price_out))
+        except ValueError:
+            raise SettingsError(f"{name} entries look like gpt-4o-mini=0.15/0.60; got {entry!r}") from None
+    return prices
 
 
 def _read(environ: Mapping[str, str], name: str, secret: bool = False) -> str | None:
@@ -150,6 +196,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     queue_url = _read(environ, "QUEUE_URL", secret=True)
     queue_url = _parse_url("postgres", "postgresql", "redis", "rediss")("QUEUE_URL", queue_url) if queue_url else None
 
+    llm_provider = _get(environ, "LLM_PROVIDER", _parse_choice("mock", "openai"), "mock")
+    openai_api_key = _read(environ, "OPENAI_API_KEY", secret=True) or None
+    if llm_provider == "openai" and not openai_api_key:
+        raise SettingsError("LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_API_KEY_FILE).")
+    openai_base_url = _get(environ, "OPENAI_BASE_URL", _parse_url("http", "https"), None)
+
     return Settings(
         env=env,
         database_url=database_url,
@@ -172,6 +224,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_request_body_bytes=_get(environ, "MAX_REQUEST_BODY_BYTES", _parse_int(1024, 100 * 2**20), 2**20),
         seed_demo=_get(environ, "SEED_DEMO", _parse_bool, not production),
         trusted_proxy_hops=_get(environ, "TRUSTED_PROXY_HOPS", _parse_int(0, 5), 0),
+        llm_provider=llm_provider,
+        openai_api_key=openai_api_key,
+        openai_base_url=openai_base_url,
+        llm_model=_get(environ, "LLM_MODEL", lambda _n, raw: raw.strip(),
+                       "gpt-4o-mini" if llm_provider == "openai" else "mock-1"),
+        llm_temperature=_get(environ, "LLM_TEMPERATURE", _parse_float(0.0, 0.3), 0.2),
+        llm_seed=_get(environ, "LLM_SEED", _parse_int(0, 2**31 - 1), 7),
+        llm_timeout_seconds=_get(environ, "LLM_TIMEOUT_SECONDS", _parse_float(1, 600), 60.0),
+        llm_max_retries=_get(environ, "LLM_MAX_RETRIES", _parse_int(0, 10), 3),
+        llm_prices=_get(environ, "LLM_PRICES", _parse_prices, dict(DEFAULT_LLM_PRICES)),
+        mock_llm_latency_ms=_get(environ, "MOCK_LLM_LATENCY_MS", _parse_int(0, 60_000), 0),
+        generation_concurrency=_get(environ, "GENERATION_CONCURRENCY", _parse_int(1, 64), 8),
     )
 
 
