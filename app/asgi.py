@@ -16,12 +16,13 @@ from litestar.static_files import create_static_files_router
 
 from app.accounts.routes import ROUTES as ACCOUNT_ROUTES
 from app.audit.routes import ROUTES as AUDIT_ROUTES
+from app.authoring.routes import ROUTES as AUTHORING_ROUTES
 from app.db import engine
 from app.jobs.routes import ROUTES as JOB_ROUTES
 from app.learn.routes import ROUTES as LEARN_ROUTES
 from app.logging import configure_logging
 from app.ops.routes import ROUTES as OPS_ROUTES
-from app.queue import close_queue, get_queue
+from app.queue import close_queue, connect_queues
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.auth import maintenance_gate, session_middleware
 from app.web.errors import EXCEPTION_HANDLERS
@@ -36,25 +37,26 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     settings = get_settings()
     db = engine()
     await db.start_connection_pool(min_size=1, max_size=20)
-    queue = get_queue()
-    await queue.connect()
-    worker = worker_task = None
+    await connect_queues()
+    workers: list = []
+    tasks: list[asyncio.Task] = []
     if settings.worker_in_process:
-        from tasks.worker import build_worker
+        from tasks.worker import build_workers
 
-        worker = build_worker(queue, concurrency=settings.worker_concurrency, in_process=True)
-        worker_task = asyncio.create_task(worker.start(), name="saq-worker")
-        worker_task.add_done_callback(_report_worker_exit)
+        workers = build_workers(settings, in_process=True)
+        for worker in workers:
+            tasks.append(asyncio.create_task(worker.start(), name=f"saq-worker-{worker.queue.name}"))
+            tasks[-1].add_done_callback(_report_worker_exit)
     log.info("app_started", env=settings.env, worker_in_process=settings.worker_in_process,
              maintenance_mode=settings.maintenance_mode)
     try:
         yield
     finally:
-        if worker is not None:
+        for worker, task in zip(workers, tasks, strict=True):
             await worker.stop()
-            worker_task.cancel()
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await worker_task
+                await task
         await close_queue()
         await db.close_connection_pool()
         log.info("app_stopped")
@@ -77,6 +79,7 @@ def create_app() -> Litestar:
             *LEARN_ROUTES,
             *JOB_ROUTES,
             *AUDIT_ROUTES,
+            *AUTHORING_ROUTES,
             create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"],
                                        include_in_schema=False),
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -95,8 +96,8 @@ def worker() -> None:
     """Run the SAQ worker (production runs it as its own process)."""
     from app.db import database_url, engine
     from app.logging import configure_logging
-    from app.queue import close_queue, get_queue
-    from tasks.worker import build_worker
+    from app.queue import close_queue, connect_queues
+    from tasks.worker import build_workers
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
@@ -108,12 +109,21 @@ def worker() -> None:
         start_http_server(settings.worker_metrics_port, addr=settings.host)
 
     async def main() -> None:
-        await engine().start_connection_pool(min_size=1, max_size=settings.worker_concurrency + 2)
-        queue = get_queue()
-        await queue.connect()
+        pool_size = settings.worker_concurrency + settings.generation_concurrency + 2
+        await engine().start_connection_pool(min_size=1, max_size=pool_size)
+        await connect_queues()
+        workers = build_workers(settings, in_process=False)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        runners = [asyncio.create_task(worker.start()) for worker in workers]
         try:
-            await build_worker(queue, concurrency=settings.worker_concurrency, in_process=False).start()
+            await stop.wait()
         finally:
+            for worker in workers:
+                await worker.stop()
+            await asyncio.gather(*runners, return_exceptions=True)
             await close_queue()
             await engine().close_connection_pool()
 
@@ -178,6 +188,19 @@ def create_admin(email: str, name: str, tenant_slug: str, tenant_name: str | Non
 
     role = _run(main)
     click.echo(f"{email} is {role} of workspace {tenant_slug}.")
+
+
+@cli.command("export-schemas")
+def export_schemas() -> None:
+    """Write schemas/*.schema.json from the msgspec types (a test fails when they drift)."""
+    from app.authoring.schemas import EXPORTED, exported_schema
+    from app.settings import PROJECT_ROOT
+
+    target = PROJECT_ROOT / "schemas"
+    target.mkdir(exist_ok=True)
+    for name in EXPORTED:
+        (target / f"{name}.schema.json").write_bytes(exported_schema(name))
+        click.echo(f"schemas/{name}.schema.json")
 
 
 def main() -> None:

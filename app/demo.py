@@ -1,10 +1,20 @@
-"""Demo data for a new install: two workspaces and one persona per role. Idempotent."""
+"""Demo data for a new install: two workspaces, one persona per role, and a finished example course
+drafted by the mock LLM through the real pipeline (queue, workers, review). Idempotent."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+import uuid
+
 from app.accounts import services
 from app.accounts.tables import Tenant, User
-from app.audit.services import SYSTEM
+from app.audit.services import SYSTEM, Actor
+from app.authoring import services as authoring
+from app.authoring.tables import GenerationRun, RunStatus
+from app.queue import close_queue, connect_queues
+from app.settings import get_settings
 
 DEMO_PASSWORD = "coursewright-demo"
 DEMO_USERS = [
@@ -14,6 +24,14 @@ DEMO_USERS = [
     ("learner@demo.coursewright.dev", "Lena Learner", "learner", "learner"),
 ]
 DEMO_TENANTS = [("Demo Academy", "demo"), ("Northwind Training", "northwind")]
+DEMO_BRIEF = {
+    "title": "Python for Data Analysis",
+    "audience": "analysts who know spreadsheets and want to automate their work",
+    "level": "beginner",
+    "time_budget_hours": 6,
+    "teaching_style": "practical",
+    "constraints": ["hands-on labs", "no prior experience"],
+}
 
 
 async def seed_demo() -> bool:
@@ -21,14 +39,60 @@ async def seed_demo() -> bool:
     if await Tenant.exists().where(Tenant.slug == "demo"):
         return False
     tenants = [await services.create_tenant(name, slug, actor=SYSTEM) for name, slug in DEMO_TENANTS]
+    users = {}
     for email, name, *roles in DEMO_USERS:
         user = await User.select(User.id).where(User.email == email).first()
         if user is None:
             user = await services.create_user(email, name, DEMO_PASSWORD, actor=SYSTEM, tenant_id=tenants[0]["id"])
+        users[email] = user
         for tenant, role in zip(tenants, roles, strict=True):
             if role is not None:
                 await services.add_membership(tenant["id"], user["id"], role, actor=SYSTEM)
+    admin_email = DEMO_USERS[1][0]
+    await seed_demo_course(tenants[0]["id"], Actor(users[admin_email]["id"], admin_email))
     return True
+
+
+async def seed_demo_course(tenant_id: uuid.UUID, admin: Actor) -> uuid.UUID:
+    """Brief -> syllabus -> approval -> content -> approval, exactly as an admin would do it."""
+    brief = authoring.parse_brief(DEMO_BRIEF)
+    await connect_queues()
+    try:
+        run = await _until_finished(await authoring.request_course(tenant_id, brief, actor=admin))
+        syllabus_id = run["syllabus_id"]
+        await authoring.approve_syllabus(tenant_id, syllabus_id, "Demo course", actor=admin)
+        await _until_finished(await authoring.request_content(tenant_id, syllabus_id, actor=admin))
+        document = authoring.syllabus_doc(await authoring.get_syllabus(tenant_id, syllabus_id))
+        for module in document.modules:
+            await authoring.approve_module(tenant_id, syllabus_id, module.index, "Demo course", actor=admin)
+    finally:
+        await close_queue()
+    return syllabus_id
+
+
+async def _until_finished(run: dict, timeout: float = 300) -> dict:
+    """Run the real workers in this process until the generation run finishes."""
+    from tasks.worker import build_workers
+
+    workers = build_workers(get_settings(), in_process=True)
+    runners = [asyncio.create_task(worker.start()) for worker in workers]
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            row = await GenerationRun.select().where(GenerationRun.id == run["id"]).first()
+            if row["status"] not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                if row["status"] != RunStatus.SUCCEEDED:
+                    raise RuntimeError(f"demo generation run {run['id']} ended {row['status']}: {row['error']}")
+                return row
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"demo generation run {run['id']} did not finish in {timeout} s")
+    finally:
+        for worker in workers:
+            await worker.stop()
+        for runner in runners:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
 
 
 def demo_logins() -> list[tuple[str, str, str]]:

@@ -18,3 +18,8 @@ JOB_PICKUP_DELAY = Histogram(
 AUDIT_WRITES = Counter("coursewright_audit_writes_total", "Audit rows written", ["action"])
 AUDIT_FAILURES = Counter("coursewright_audit_write_failures_total", "Audit writes that failed (action still ran)")
 LOGINS = Counter("coursewright_logins_total", "Login attempts by outcome", ["outcome"])
+LLM_CALLS = Counter("coursewright_llm_calls_total", "LLM provider calls", ["operation", "model", "outcome"])
+LLM_TOKENS = Counter("coursewright_llm_tokens_total", "LLM tokens", ["operation", "model", "direction"])
+LLM_COST = Counter("coursewright_llm_cost_usd_total", "Estimated LLM cost in USD", ["operation", "model"])
+GENERATED_ITEMS = Counter("coursewright_generated_items_total", "Generated artifacts by kind and outcome",
+                          ["kind", "outcome"])

@@ -4,13 +4,18 @@ from piccolo.conf.apps import AppConfig
 
 from app.accounts.tables import AuthSession, LoginFailure, Membership, Tenant, User
 from app.audit.tables import AuditLog
+from app.authoring.tables import ContentItem, Course, GenerationRun, Syllabus
 from app.db import APP_NAME, MIGRATIONS_DIR
 from app.jobs.tables import BackgroundJob, TenantStats
+from app.llm.tables import AIUsage
 
 APP_CONFIG = AppConfig(
     app_name=APP_NAME,
     migrations_folder_path=str(MIGRATIONS_DIR),
-    table_classes=[Tenant, User, Membership, AuthSession, LoginFailure, AuditLog, BackgroundJob, TenantStats],
+    table_classes=[
+        Tenant, User, Membership, AuthSession, LoginFailure, AuditLog, BackgroundJob, TenantStats,
+        Course, GenerationRun, Syllabus, ContentItem, AIUsage,
+    ],
     migration_dependencies=[],
     commands=[],
 )

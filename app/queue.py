@@ -15,16 +15,22 @@ from app.db import database_url
 from app.settings import get_settings
 
 QUEUE_NAME = "coursewright"
+# LLM generation has its own queue so that its concurrency (GENERATION_CONCURRENCY) is a worker setting,
+# and a burst of generation never starves housekeeping and other short jobs.
+GENERATION_QUEUE = "coursewright-generation"
+QUEUES = (QUEUE_NAME, GENERATION_QUEUE)
 F = TypeVar("F", bound=Callable[..., Any])
-_queue: Queue | None = None
+_queues: dict[str, Queue] = {}
 
 
-def task(*, timeout: int) -> Callable[[F], F]:
-    """Mark a task function with its timeout (seconds). Every task runs at most once per enqueue: SAQ's
-    automatic retry is off, and a retry is a human decision recorded in our tables."""
+def task(*, timeout: int, queue: str = QUEUE_NAME) -> Callable[[F], F]:
+    """Mark a task function with its timeout (seconds) and queue. Every task runs at most once per
+    enqueue: SAQ's automatic retry is off, and a retry is a human decision recorded in our tables."""
+    assert queue in QUEUES, queue
 
     def mark(fn: F) -> F:
         fn.saq_timeout = timeout  # type: ignore[attr-defined]
+        fn.saq_queue = queue  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -34,29 +40,40 @@ def queue_url() -> str:
     return get_settings().queue_url or database_url()
 
 
-def get_queue() -> Queue:
-    global _queue
-    if _queue is None:
+def get_queue(name: str = QUEUE_NAME) -> Queue:
+    if name not in _queues:
         url = queue_url()
-        kwargs: dict[str, Any] = {"name": QUEUE_NAME}
+        kwargs: dict[str, Any] = {"name": name}
         if url.startswith("postgres"):
             kwargs |= {"min_size": 1, "max_size": 8}
-        _queue = Queue.from_url(url, **kwargs)
-    return _queue
+        _queues[name] = Queue.from_url(url, **kwargs)
+    return _queues[name]
 
 
-async def enqueue(fn: Callable[..., Any], **kwargs: Any) -> Job:
+async def enqueue(fn: Callable[..., Any], *, key: str | None = None, **kwargs: Any) -> Job | None:
+    """Enqueue a task. With `key`, a job with that key still queued or running makes this a no-op
+    (returns None): the way to say "at most one pending run of this"."""
     timeout = getattr(fn, "saq_timeout", None)
     if timeout is None:
         raise TypeError(f"{fn.__qualname__} is not a task: decorate it with @task(timeout=...)")
-    job = await get_queue().enqueue(Job(function=fn.__qualname__, kwargs=kwargs, timeout=timeout, retries=1))
-    if job is None:
+    queue = get_queue(fn.saq_queue)  # type: ignore[attr-defined]
+    job = Job(function=fn.__qualname__, kwargs=kwargs, timeout=timeout, retries=1)
+    if key is not None:
+        job.key = key
+    queued = await queue.enqueue(job)
+    if queued is None and key is None:
         raise RuntimeError(f"SAQ refused to enqueue {fn.__qualname__}({kwargs})")
-    return job
+    return queued
+
+
+async def connect_queues() -> list[Queue]:
+    queues = [get_queue(name) for name in QUEUES]
+    for queue in queues:
+        await queue.connect()
+    return queues
 
 
 async def close_queue() -> None:
-    global _queue
-    if _queue is not None:
-        await _queue.disconnect()
-        _queue = None
+    while _queues:
+        _name, queue = _queues.popitem()
+        await queue.disconnect()

@@ -29,6 +29,19 @@
     toast("The server could not be reached. Check your connection and try again.");
   });
 
+  // Copy buttons: <button data-copy-target="element-id"> copies that element's text.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-copy-target]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+
   document.addEventListener("submit", function (evt) {
     var message = evt.target.getAttribute && evt.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) evt.preventDefault();

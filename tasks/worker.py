@@ -10,18 +10,25 @@ import time
 from typing import Any
 
 import structlog
-from saq import CronJob, Queue, Worker
+from saq import CronJob, Worker
 
 from app.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS
+from app.queue import GENERATION_QUEUE, QUEUE_NAME, get_queue
+from app.settings import Settings
+from tasks.authoring import fail_lost_generation, generate_item, generate_syllabus
 from tasks.housekeeping import purge_expired_sessions
 from tasks.jobs import fail_lost_jobs, recompute_tenant_stats
 
 log = structlog.get_logger("coursewright.worker")
 
-FUNCTIONS = [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs]
+FUNCTIONS = {
+    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, fail_lost_generation],
+    GENERATION_QUEUE: [generate_syllabus, generate_item],
+}
 CRON_JOBS = [
     CronJob(purge_expired_sessions, cron="17 * * * *", timeout=purge_expired_sessions.saq_timeout, retries=1),
     CronJob(fail_lost_jobs, cron="*/5 * * * *", timeout=fail_lost_jobs.saq_timeout, retries=1),
+    CronJob(fail_lost_generation, cron="*/5 * * * *", timeout=fail_lost_generation.saq_timeout, retries=1),
 ]
 
 
@@ -47,21 +54,27 @@ async def after_process(ctx: dict[str, Any]) -> None:
         log.info("job_finished", task=job.function, saq_job=job.key, duration_ms=int(duration * 1000))
 
 
-class InProcessWorker(Worker):
-    # Inside the web process the server owns SIGINT/SIGTERM; the app's lifespan stops this worker.
+class QuietWorker(Worker):
+    # Signals belong to whoever runs the workers (uvicorn in-process, `coursewright worker` standalone),
+    # which stops every worker; SAQ's own handlers would stop only the last worker that installed them.
     SIGNALS: list = []
 
 
-def build_worker(queue: Queue, *, concurrency: int, in_process: bool) -> Worker:
-    cls = InProcessWorker if in_process else Worker
-    return cls(
-        queue,
-        functions=FUNCTIONS,
-        cron_jobs=CRON_JOBS,
-        concurrency=concurrency,
-        before_process=[before_process],
-        after_process=[after_process],
-        # A standalone worker lets running jobs finish on SIGTERM; in-process, stopping the dev server
-        # should be immediate. A job cut off either way is marked FAILED by fail_lost_jobs.
-        shutdown_grace_period_s=None if in_process else 20,
-    )
+def build_workers(settings: Settings, *, in_process: bool) -> list[Worker]:
+    """One worker per queue: short jobs and cron on the default queue, LLM generation on its own queue
+    with GENERATION_CONCURRENCY as its limit."""
+    concurrency = {QUEUE_NAME: settings.worker_concurrency, GENERATION_QUEUE: settings.generation_concurrency}
+    return [
+        QuietWorker(
+            get_queue(name),
+            functions=FUNCTIONS[name],
+            cron_jobs=CRON_JOBS if name == QUEUE_NAME else None,
+            concurrency=concurrency[name],
+            before_process=[before_process],
+            after_process=[after_process],
+            # A standalone worker lets running jobs finish on SIGTERM; in-process, stopping the dev server
+            # should be immediate. A job cut off either way is marked FAILED by the lost-job sweepers.
+            shutdown_grace_period_s=None if in_process else 20,
+        )
+        for name in (QUEUE_NAME, GENERATION_QUEUE)
+    ]

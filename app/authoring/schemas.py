@@ -150,3 +150,49 @@ class Project(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 # The JSON Schemas exported to schemas/<name>.schema.json
 EXPORTED = {"syllabus": Syllabus, "lesson": Lesson, "quiz": Quiz, "project": Project, "course_brief": CourseBrief}
+
+
+def exported_schema(name: str) -> bytes:
+    """The checked-in form of a schema: full constraints (not the reduced strict-mode form sent to OpenAI)."""
+    schema = msgspec.json.schema(EXPORTED[name])
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{name}.schema.json", **schema}
+    return msgspec.json.format(msgspec.json.encode(schema, order="sorted"), indent=2) + b"\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin forms (strings; the services validate and answer with readable messages)
+
+
+class CourseBriefForm(msgspec.Struct):
+    title: str = ""
+    audience: str = ""
+    level: str = ""
+    time_budget_hours: str = ""
+    teaching_style: str = ""
+    constraints: list[str] | str = []
+    other_constraints: str = ""
+
+    def as_brief_data(self) -> dict:
+        picked = [self.constraints] if isinstance(self.constraints, str) else list(self.constraints)
+        picked += [part for part in self.other_constraints.split(",")]
+        constraints = list(dict.fromkeys(c.strip().lower() for c in picked if c.strip()))
+        return {
+            "title": self.title.strip(), "audience": self.audience.strip(), "level": self.level.strip(),
+            "time_budget_hours": self.time_budget_hours.strip() or None, "teaching_style": self.teaching_style.strip(),
+            "constraints": constraints,
+        }
+
+
+class NoteForm(msgspec.Struct):
+    note: str = ""
+
+
+class ReasonForm(msgspec.Struct):
+    reason: str = ""
+
+
+class InstructionForm(msgspec.Struct):
+    instruction: str = ""
+
+
+COMMON_CONSTRAINTS = ("exam-focused", "project-based", "practical", "hands-on labs", "no prior experience")

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Template, Undefined
+from jinja2.exceptions import UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from app.llm.base import Message
@@ -31,7 +32,20 @@ from app.settings import PROJECT_ROOT
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
 FILES = ("contract.toml", "system.md", "user.md", "example_input.json", "example_output.json")
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_env.filters["tojson"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _tojson(value: Any) -> str:
+    if isinstance(value, Undefined):
+        raise UndefinedError("a prompt variable is missing")
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+_env.filters["tojson"] = _tojson
+
+
+@cache
+def _compiled(template_text: str) -> Template:
+    return _env.from_string(template_text)
 
 
 class PromptContract(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,7 +67,7 @@ class PromptContract(msgspec.Struct, frozen=True, kw_only=True):
             f"{self.system.rstrip()}\n\n## Worked example\n\nInput:\n{json.dumps(self.example_input, indent=2)}\n\n"
             f"Output:\n{json.dumps(self.example_output, indent=2)}\n"
         )
-        return [Message("system", system), Message("user", _env.from_string(self.user_template).render(**variables))]
+        return [Message("system", system), Message("user", _compiled(self.user_template).render(**variables))]
 
 
 def _versions(kind: str) -> list[Path]:

@@ -40,7 +40,10 @@ def _json_pretty(value: Any) -> str:
 
 
 def _configure(engine: JinjaTemplateEngine) -> None:
+    from app.authoring.render import markdown_to_html
+
     engine.engine.filters["tojson_pretty"] = _json_pretty
+    engine.engine.filters["md"] = markdown_to_html  # the only way model text becomes HTML
     engine.engine.filters["when"] = _humanize_dt
     from app.demo import demo_logins
 

@@ -1,0 +1,255 @@
+"""Admin authoring pages: course briefs, generation progress, syllabus and content review, AI usage.
+
+Routes only create rows and enqueue jobs through the services; no route ever calls a generator.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from app.authoring import services
+from app.authoring.schemas import (
+    COMMON_CONSTRAINTS,
+    CourseBriefForm,
+    InstructionForm,
+    NoteForm,
+    ReasonForm,
+    TeachingStyle,
+)
+from app.authoring.tables import ItemKind, ItemStatus, RunKind, RunStatus
+from app.errors import InvalidInput
+from app.llm import usage
+from app.web.auth import actor_of, current_user, requires_admin
+from app.web.templating import flash, redirect, render
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+ADMIN = {"guards": [requires_admin]}
+STYLES = list(TeachingStyle.__args__)
+LEVELS = ["beginner", "intermediate", "advanced"]
+
+
+def _tenant(request: Request) -> uuid.UUID:
+    return current_user(request).tenant_id
+
+
+def _json_download(body: str, filename: str) -> Response:
+    pretty = msgspec.json.format(body.encode(), indent=2)
+    return Response(pretty, media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# ---------------------------------------------------------------------------------------------
+# Courses and the syllabus brief
+
+
+@get("/admin/courses", **ADMIN)
+async def courses(request: Request) -> Response:
+    return render(request, "authoring/courses.html", courses=await services.list_courses(_tenant(request)),
+                  nav="courses")
+
+
+def _brief_form(request: Request, form: CourseBriefForm | None = None, error: str | None = None,
+                status_code: int = 200) -> Response:
+    return render(request, "authoring/new_course.html", status_code=status_code, form=form or CourseBriefForm(),
+                  error=error, levels=LEVELS, styles=STYLES, common_constraints=COMMON_CONSTRAINTS, nav="courses")
+
+
+@get("/admin/courses/new", **ADMIN)
+async def new_course(request: Request) -> Response:
+    return _brief_form(request)
+
+
+@post("/admin/courses", **ADMIN)
+async def create_course(request: Request, data: Annotated[CourseBriefForm, Form]) -> Response:
+    try:
+        brief = services.parse_brief(data.as_brief_data())
+    except InvalidInput as exc:
+        return _brief_form(request, data, exc.message, status_code=400)
+    run = await services.request_course(_tenant(request), brief, actor=actor_of(request))
+    return redirect(f"/admin/runs/{run['id']}")
+
+
+@get("/admin/courses/{course_id:uuid}", **ADMIN)
+async def course_detail(request: Request, course_id: uuid.UUID) -> Response:
+    tenant = _tenant(request)
+    course = await services.get_course(tenant, course_id)
+    return render(request, "authoring/course.html", course=course, brief=msgspec.json.decode(course["brief"]),
+                  syllabi=await services.course_syllabi(tenant, course_id),
+                  runs=await services.course_runs(tenant, course_id), nav="courses")
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation progress
+
+
+@get("/admin/runs/{run_id:uuid}", **ADMIN)
+async def run_detail(request: Request, run_id: uuid.UUID) -> Response:
+    run = await services.get_run(_tenant(request), run_id)
+    course = await services.get_course(_tenant(request), run["course_id"])
+    return render(request, "authoring/run.html", partial="authoring/_run.html", run=run, course=course,
+                  RunKind=RunKind, RunStatus=RunStatus, nav="courses")
+
+
+# ---------------------------------------------------------------------------------------------
+# Syllabus review
+
+
+async def _syllabus_page(request: Request, syllabus_id: uuid.UUID, status_code: int = 200,
+                         error: str | None = None) -> Response:
+    tenant = _tenant(request)
+    syllabus = await services.get_syllabus(tenant, syllabus_id)
+    content_run = await services.content_run_for(syllabus_id)
+    return render(
+        request, "authoring/syllabus.html", status_code=status_code, syllabus=syllabus,
+        doc=services.syllabus_doc(syllabus), generation=msgspec.json.decode(syllabus["generation"]),
+        course=await services.get_course(tenant, syllabus["course_id"]), content_run=content_run,
+        counts=await services.review_counts(tenant, syllabus_id) if content_run else {}, error=error,
+        nav="courses",
+    )
+
+
+@get("/admin/syllabi/{syllabus_id:uuid}", **ADMIN)
+async def syllabus_detail(request: Request, syllabus_id: uuid.UUID) -> Response:
+    return await _syllabus_page(request, syllabus_id)
+
+
+@get("/admin/syllabi/{syllabus_id:uuid}/json", **ADMIN)
+async def syllabus_json(request: Request, syllabus_id: uuid.UUID) -> Response:
+    syllabus = await services.get_syllabus(_tenant(request), syllabus_id)
+    return _json_download(syllabus["content"], f"syllabus-{syllabus_id}.json")
+
+
+@post("/admin/syllabi/{syllabus_id:uuid}/approve", **ADMIN)
+async def approve_syllabus(request: Request, syllabus_id: uuid.UUID, data: Annotated[NoteForm, Form]) -> Response:
+    await services.approve_syllabus(_tenant(request), syllabus_id, data.note, actor=actor_of(request))
+    flash(request, "success", "Syllabus approved. It can no longer change; content can now be generated from it.")
+    return redirect(f"/admin/syllabi/{syllabus_id}")
+
+
+@post("/admin/syllabi/{syllabus_id:uuid}/reject", **ADMIN)
+async def reject_syllabus(request: Request, syllabus_id: uuid.UUID, data: Annotated[ReasonForm, Form]) -> Response:
+    await services.reject_syllabus(_tenant(request), syllabus_id, data.reason, actor=actor_of(request))
+    flash(request, "info", "Syllabus rejected. You can redraft it with an instruction.")
+    return redirect(f"/admin/syllabi/{syllabus_id}")
+
+
+@post("/admin/syllabi/{syllabus_id:uuid}/regenerate", **ADMIN)
+async def regenerate_syllabus(request: Request, syllabus_id: uuid.UUID,
+                              data: Annotated[InstructionForm, Form]) -> Response:
+    run = await services.regenerate_syllabus(_tenant(request), syllabus_id, data.instruction,
+                                             actor=actor_of(request))
+    return redirect(f"/admin/runs/{run['id']}")
+
+
+@post("/admin/syllabi/{syllabus_id:uuid}/content", **ADMIN)
+async def generate_content(request: Request, syllabus_id: uuid.UUID) -> Response:
+    run = await services.request_content(_tenant(request), syllabus_id, actor=actor_of(request))
+    return redirect(f"/admin/runs/{run['id']}")
+
+
+@post("/admin/syllabi/{syllabus_id:uuid}/modules/{module_index:int}/approve", **ADMIN)
+async def approve_module(request: Request, syllabus_id: uuid.UUID, module_index: int,
+                         data: Annotated[NoteForm, Form]) -> Response:
+    count = await services.approve_module(_tenant(request), syllabus_id, module_index, data.note,
+                                          actor=actor_of(request))
+    flash(request, "success" if count else "info",
+          f"Approved {count} draft{'s' if count != 1 else ''} in module {module_index}.")
+    return redirect(f"/admin/syllabi/{syllabus_id}#module-{module_index}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Content review queue and items
+
+
+def _filters(syllabus: str, module: str, kind: str, status: str) -> services.ItemFilter:
+    try:
+        syllabus_id = uuid.UUID(syllabus) if syllabus else None
+        module_index = int(module) if module else None
+    except ValueError:
+        raise InvalidInput("Choose a course from the list and a module number.") from None
+    if kind and kind not in ItemKind.__members__:
+        raise InvalidInput(f"Unknown content type {kind!r}.")
+    if status and status not in ItemStatus.__members__:
+        raise InvalidInput(f"Unknown status {status!r}.")
+    return services.ItemFilter(syllabus_id=syllabus_id, module_index=module_index, kind=kind or None,
+                               status=status or None)
+
+
+@get("/admin/review", **ADMIN)
+async def review_queue(request: Request, syllabus: str = "", module: str = "", kind: str = "",
+                       status: str = "") -> Response:
+    tenant = _tenant(request)
+    filters = _filters(syllabus, module, kind, status)
+    return render(request, "authoring/review.html", partial="authoring/_review_table.html",
+                  items=await services.list_items(tenant, filters), filters=filters,
+                  syllabi=await services.reviewable_syllabi(tenant), kinds=list(ItemKind),
+                  statuses=list(ItemStatus), nav="review")
+
+
+async def _item_page(request: Request, item_id: uuid.UUID) -> Response:
+    tenant = _tenant(request)
+    item = await services.get_item(tenant, item_id)
+    syllabus = await services.get_syllabus(tenant, item["syllabus_id"])
+    return render(request, "authoring/item.html", item=item, doc=services.item_doc(item),
+                  generation=msgspec.json.decode(item["generation"]) if item["generation"] else None,
+                  syllabus=syllabus, course=await services.get_course(tenant, syllabus["course_id"]),
+                  nav="review")
+
+
+@get("/admin/items/{item_id:uuid}", **ADMIN)
+async def item_detail(request: Request, item_id: uuid.UUID) -> Response:
+    return await _item_page(request, item_id)
+
+
+@get("/admin/items/{item_id:uuid}/json", **ADMIN)
+async def item_json(request: Request, item_id: uuid.UUID) -> Response:
+    item = await services.get_item(_tenant(request), item_id)
+    if item["content"] is None:
+        raise InvalidInput("This item has no generated content yet.")
+    return _json_download(item["content"], f"{item['kind'].lower()}-{item_id}.json")
+
+
+@post("/admin/items/{item_id:uuid}/approve", **ADMIN)
+async def approve_item(request: Request, item_id: uuid.UUID, data: Annotated[NoteForm, Form]) -> Response:
+    item = await services.approve_item(_tenant(request), item_id, data.note, actor=actor_of(request))
+    flash(request, "success", f"Approved: {item['title']}.")
+    return redirect(f"/admin/items/{item_id}")
+
+
+@post("/admin/items/{item_id:uuid}/reject", **ADMIN)
+async def reject_item(request: Request, item_id: uuid.UUID, data: Annotated[ReasonForm, Form]) -> Response:
+    item = await services.reject_item(_tenant(request), item_id, data.reason, actor=actor_of(request))
+    flash(request, "info", f"Rejected: {item['title']}. Regenerate it with an instruction when ready.")
+    return redirect(f"/admin/items/{item_id}")
+
+
+@post("/admin/items/{item_id:uuid}/regenerate", **ADMIN)
+async def regenerate_item(request: Request, item_id: uuid.UUID, data: Annotated[InstructionForm, Form]) -> Response:
+    new = await services.regenerate_item(_tenant(request), item_id, data.instruction, actor=actor_of(request))
+    flash(request, "info", "Regenerating; the new draft replaces this one when it is ready.")
+    return redirect(f"/admin/items/{new['id']}")
+
+
+# ---------------------------------------------------------------------------------------------
+# AI usage (O5)
+
+
+@get("/admin/ai-usage", **ADMIN)
+async def ai_usage(request: Request, days: int = 30) -> Response:
+    days = max(1, min(days, 365))
+    rows = await usage.usage_by_day(_tenant(request), days)
+    return render(request, "authoring/ai_usage.html", rows=rows, totals=usage.totals(rows), days=days,
+                  nav="ai-usage")
+
+
+ROUTES = [
+    courses, new_course, create_course, course_detail, run_detail, syllabus_detail, syllabus_json,
+    approve_syllabus, reject_syllabus, regenerate_syllabus, generate_content, approve_module, review_queue,
+    item_detail, item_json, approve_item, reject_item, regenerate_item, ai_usage,
+]
