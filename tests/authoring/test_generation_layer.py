@@ -17,6 +17,7 @@ from app.llm.tables import AIUsage
 from app.settings import get_settings
 from tests.llm.fake_openai import FakeOpenAI
 
+
 def _lesson_variables(title_suffix: str = "") -> dict:
     from app.llm.prompts import load_prompt
 
