@@ -2,6 +2,7 @@ import os
 import subprocess
 
 from app.accounts.tables import Membership, Tenant, User
+from app.authoring.tables import ContentItem, Syllabus
 from app.demo import DEMO_USERS, seed_demo
 from tests.conftest import BIN, ROOT
 
@@ -29,12 +30,20 @@ async def test_it_creates_the_first_admin_of_a_new_workspace_as_owner():
     assert refused.returncode == 1 and "at least 8 characters" in refused.stderr
 
 
-async def test_it_seeds_demo_data_once():
+async def test_it_seeds_demo_data_once_with_a_finished_course():
     first = await seed_demo()
     second = await seed_demo()
     assert (first, second) == (True, False)
     assert await Tenant.count().where(Tenant.slug.is_in(["demo", "northwind"])) == 2
     assert await User.count().where(User.email.is_in([u[0] for u in DEMO_USERS])) == len(DEMO_USERS)
+    demo = await Tenant.select(Tenant.id).where(Tenant.slug == "demo").first()
+    [syllabus] = await Syllabus.select().where(Syllabus.tenant_id == demo["id"])
+    assert syllabus["status"] == "APPROVED"
+    items = await ContentItem.select(ContentItem.kind, ContentItem.status).where(
+        ContentItem.syllabus_id == syllabus["id"])
+    assert {i["status"] for i in items} == {"APPROVED"}
+    assert {i["kind"] for i in items} == {"LESSON", "QUIZ", "PROJECT"}
+    assert "Python for Data Analysis" in syllabus["content"]
 
 
 def test_it_reports_migrations_as_applied():
