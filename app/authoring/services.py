@@ -320,7 +320,8 @@ async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
     try:
         variables = await _item_variables(item, document)
         generated = await generate(item["kind"].lower(), OUTPUT_TYPES[item["kind"]], variables,
-                                   tenant_id=item["tenant_id"], run_id=item["run_id"])
+                                   tenant_id=item["tenant_id"], run_id=item["run_id"],
+                                   check=_quiz_length if item["kind"] == ItemKind.QUIZ else None)
     except (GenerationFailed, _MissingDependency) as exc:
         error = "\n".join(exc.errors) if isinstance(exc, GenerationFailed) else str(exc)
         await _fail_item(item_id, error, from_status=ItemStatus.GENERATING)
@@ -349,6 +350,12 @@ async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
 
 class _MissingDependency(Exception):
     pass
+
+
+def _quiz_length(quiz: Quiz) -> str | None:
+    if len(quiz.questions) != QUIZ_QUESTIONS:
+        return f"expected exactly {QUIZ_QUESTIONS} questions, got {len(quiz.questions)} - at `$.questions`"
+    return None
 
 
 async def _item_variables(item: dict[str, Any], document: SyllabusDoc) -> dict[str, Any]:

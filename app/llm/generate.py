@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -76,7 +77,10 @@ async def generate(
     tenant_id: uuid.UUID | None,
     run_id: uuid.UUID | None = None,
     provider: LLMProvider | None = None,
+    check: Callable[[Any], str | None] | None = None,
 ) -> Generated:
+    """`check` adds a rule the type cannot express for this call (e.g. the requested question count):
+    it returns a message when the value breaks it, and that counts as a schema violation to repair."""
     settings = get_settings()
     provider = provider or get_provider(settings)
     contract = load_prompt(operation)
@@ -115,6 +119,8 @@ async def generate(
         totals["ms"] += elapsed
         try:
             value = msgspec.json.decode(completion.text, type=out_type)
+            if check is not None and (problem := check(value)):
+                raise msgspec.ValidationError(problem)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             # ValidationError subclasses DecodeError: test for the narrower one first.
             kind = "schema violation" if isinstance(exc, msgspec.ValidationError) else "invalid JSON"

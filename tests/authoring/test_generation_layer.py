@@ -139,3 +139,20 @@ def _quiz_variables() -> dict:
     from app.llm.prompts import load_prompt
 
     return dict(load_prompt("quiz").example_input)
+
+
+async def test_it_repairs_an_answer_that_breaks_a_per_call_rule():
+    quiz = msgspec.to_builtins(_example("quiz", Quiz))
+    short = {**quiz, "questions": quiz["questions"][:3]}
+    tenant = uuid.uuid4()
+
+    def five_questions(value: Quiz) -> str | None:
+        return None if len(value.questions) == 5 else f"expected 5 questions, got {len(value.questions)}"
+
+    with FakeOpenAI() as fake:
+        fake.reply(json.dumps(short))
+        fake.reply(json.dumps(quiz))
+        result = await generate("quiz", Quiz, _quiz_variables(), tenant_id=tenant, provider=_openai(fake),
+                                check=five_questions)
+        assert "expected 5 questions, got 3" in fake.requests[1]["messages"][-1]["content"]
+    assert result.metadata.repairs == 1 and len(result.value.questions) == 5
