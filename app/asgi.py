@@ -17,11 +17,13 @@ from litestar.static_files import create_static_files_router
 from app.accounts.routes import ROUTES as ACCOUNT_ROUTES
 from app.audit.routes import ROUTES as AUDIT_ROUTES
 from app.authoring.routes import ROUTES as AUTHORING_ROUTES
-from app.db import engine
+from app.db import engine, init_pool_connection
 from app.jobs.routes import ROUTES as JOB_ROUTES
-from app.learn.routes import ROUTES as LEARN_ROUTES
 from app.logging import configure_logging
 from app.ops.routes import ROUTES as OPS_ROUTES
+from app.player.api import ROUTES as LEARN_API_ROUTES
+from app.player.routes import ROUTES as PLAYER_ROUTES
+from app.publishing.routes import ROUTES as PUBLISHING_ROUTES
 from app.queue import close_queue, connect_queues
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.auth import maintenance_gate, session_middleware
@@ -36,7 +38,7 @@ log = structlog.get_logger("coursewright.app")
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     settings = get_settings()
     db = engine()
-    await db.start_connection_pool(min_size=1, max_size=20)
+    await db.start_connection_pool(min_size=1, max_size=20, init=init_pool_connection)
     await connect_queues()
     workers: list = []
     tasks: list[asyncio.Task] = []
@@ -76,7 +78,9 @@ def create_app() -> Litestar:
         route_handlers=[
             *OPS_ROUTES,
             *ACCOUNT_ROUTES,
-            *LEARN_ROUTES,
+            *PLAYER_ROUTES,
+            *LEARN_API_ROUTES,
+            *PUBLISHING_ROUTES,
             *JOB_ROUTES,
             *AUDIT_ROUTES,
             *AUTHORING_ROUTES,

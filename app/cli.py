@@ -193,7 +193,7 @@ def create_admin(email: str, name: str, tenant_slug: str, tenant_name: str | Non
 @cli.command("export-schemas")
 def export_schemas() -> None:
     """Write schemas/*.schema.json from the msgspec types (a test fails when they drift)."""
-    from app.authoring.schemas import EXPORTED, exported_schema
+    from app.json_schemas import EXPORTED, exported_schema
     from app.settings import PROJECT_ROOT
 
     target = PROJECT_ROOT / "schemas"

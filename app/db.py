@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from functools import cache
 
 import asyncpg
@@ -42,6 +43,27 @@ def engine() -> PostgresEngine:
     db = engine_finder()
     assert isinstance(db, PostgresEngine), "Coursewright runs on PostgreSQL only"
     return db
+
+
+# Per-request SQL query counting: the web middleware starts a counter, every pooled connection reports
+# each query to it. It feeds a Prometheus histogram and the query budgets asserted in tests.
+_query_counter: ContextVar[list[int] | None] = ContextVar("query_counter", default=None)
+
+
+def start_query_count() -> list[int]:
+    counter = [0]
+    _query_counter.set(counter)
+    return counter
+
+
+def _count_query(_record: object) -> None:
+    counter = _query_counter.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+async def init_pool_connection(conn: asyncpg.Connection) -> None:
+    conn.add_query_logger(_count_query)
 
 
 @contextlib.asynccontextmanager

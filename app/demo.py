@@ -1,5 +1,6 @@
 """Demo data for a new install: two workspaces, one persona per role, and a finished example course
-drafted by the mock LLM through the real pipeline (queue, workers, review). Idempotent."""
+drafted by the mock LLM through the real pipeline (queue, workers, review), published, with the demo
+learner enrolled. Idempotent."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from app.accounts.tables import Tenant, User
 from app.audit.services import SYSTEM, Actor
 from app.authoring import services as authoring
 from app.authoring.tables import GenerationRun, RunStatus
+from app.player import services as player
+from app.publishing import services as publishing
 from app.queue import close_queue, connect_queues
 from app.settings import get_settings
 
@@ -48,8 +51,11 @@ async def seed_demo() -> bool:
         for tenant, role in zip(tenants, roles, strict=True):
             if role is not None:
                 await services.add_membership(tenant["id"], user["id"], role, actor=SYSTEM)
-    admin_email = DEMO_USERS[1][0]
-    await seed_demo_course(tenants[0]["id"], Actor(users[admin_email]["id"], admin_email))
+    admin_email, learner_email = DEMO_USERS[1][0], DEMO_USERS[2][0]
+    syllabus_id = await seed_demo_course(tenants[0]["id"], Actor(users[admin_email]["id"], admin_email))
+    await publishing.publish_package(tenants[0]["id"], syllabus_id, actor=Actor(users[admin_email]["id"], admin_email))
+    learner = Actor(users[learner_email]["id"], learner_email)
+    await player.enroll(tenants[0]["id"], learner.user_id, syllabus_id, actor=learner)
     return True
 
 

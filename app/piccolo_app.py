@@ -8,13 +8,16 @@ from app.authoring.tables import ContentItem, Course, GenerationRun, Syllabus
 from app.db import APP_NAME, MIGRATIONS_DIR
 from app.jobs.tables import BackgroundJob, TenantStats
 from app.llm.tables import AIUsage
+from app.player.tables import Enrollment, LessonProgress, QuestionStat, QuizAttempt
+from app.publishing.tables import CoursePackageRow
 
 APP_CONFIG = AppConfig(
     app_name=APP_NAME,
     migrations_folder_path=str(MIGRATIONS_DIR),
     table_classes=[
         Tenant, User, Membership, AuthSession, LoginFailure, AuditLog, BackgroundJob, TenantStats,
-        Course, GenerationRun, Syllabus, ContentItem, AIUsage,
+        Course, GenerationRun, Syllabus, ContentItem, AIUsage, CoursePackageRow,
+        Enrollment, LessonProgress, QuizAttempt, QuestionStat,
     ],
     migration_dependencies=[],
     commands=[],

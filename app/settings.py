@@ -58,6 +58,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_prices: dict[str, tuple[float, float]]
     mock_llm_latency_ms: int
     generation_concurrency: int
+    expose_query_count: bool
 
     @property
     def is_production(self) -> bool:
@@ -236,6 +237,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         llm_prices=_get(environ, "LLM_PRICES", _parse_prices, dict(DEFAULT_LLM_PRICES)),
         mock_llm_latency_ms=_get(environ, "MOCK_LLM_LATENCY_MS", _parse_int(0, 60_000), 0),
         generation_concurrency=_get(environ, "GENERATION_CONCURRENCY", _parse_int(1, 64), 8),
+        expose_query_count=_get(environ, "EXPOSE_QUERY_COUNT", _parse_bool, False),
     )
 
 

@@ -81,6 +81,7 @@ os.environ.update(
     SEED_DEMO="false",
     LOG_LEVEL="INFO",
     COURSEWRIGHT_ENV="development",
+    EXPOSE_QUERY_COUNT="true",
 )
 os.environ.pop("QUEUE_URL", None)
 os.environ.pop("MAINTENANCE_MODE", None)

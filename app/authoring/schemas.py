@@ -148,17 +148,6 @@ class Project(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
             raise ValueError(f"rubric weights must sum to 100, got {total}")
 
 
-# The JSON Schemas exported to schemas/<name>.schema.json
-EXPORTED = {"syllabus": Syllabus, "lesson": Lesson, "quiz": Quiz, "project": Project, "course_brief": CourseBrief}
-
-
-def exported_schema(name: str) -> bytes:
-    """The checked-in form of a schema: full constraints (not the reduced strict-mode form sent to OpenAI)."""
-    schema = msgspec.json.schema(EXPORTED[name])
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{name}.schema.json", **schema}
-    return msgspec.json.format(msgspec.json.encode(schema, order="sorted"), indent=2) + b"\n"
-
-
 # ---------------------------------------------------------------------------------------------
 # Admin forms (strings; the services validate and answer with readable messages)
 

@@ -10,6 +10,8 @@ import structlog
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import start_query_count
+from app.metrics import DB_QUERIES_PER_REQUEST
 from app.settings import get_settings
 
 log = structlog.get_logger("coursewright.http")
@@ -38,7 +40,9 @@ def client_ip(scope: Scope) -> str:
 
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        scope.setdefault("state", {})["started"] = time.perf_counter()
+        state = scope.setdefault("state", {})
+        state["started"] = time.perf_counter()
+        state["db_queries"] = start_query_count()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id(scope))
         await app(scope, receive, send)
@@ -55,6 +59,11 @@ async def stamp_response(message: Message, scope: Scope) -> None:
     state = scope.get("state", {})
     for cookie in state.get("set_cookies", ()):
         headers.add("set-cookie", cookie)
+    queries = state.get("db_queries")
+    if queries is not None:
+        DB_QUERIES_PER_REQUEST.observe(queries[0])
+        if get_settings().expose_query_count:
+            headers["x-db-queries"] = str(queries[0])
     path = scope.get("path", "")
     if path.startswith("/static/") or path in ("/metrics", "/health/live"):
         return
@@ -67,6 +76,7 @@ async def stamp_response(message: Message, scope: Scope) -> None:
         status=message["status"],
         duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
         ip=client_ip(scope),
+        db_queries=queries[0] if queries is not None else None,
     )
 
 

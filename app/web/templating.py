@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
+from collections import OrderedDict
 from typing import Any
 
 import msgspec
@@ -12,6 +14,7 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
+from markupsafe import Markup
 
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.requests import add_cookie_header, request_id
@@ -39,11 +42,29 @@ def _json_pretty(value: Any) -> str:
     return msgspec.json.format(msgspec.json.encode(value), indent=2).decode()
 
 
+_fragments: OrderedDict[tuple, Markup] = OrderedDict()
+_FRAGMENT_CACHE_SIZE = 2048
+
+
+def _cached_fragment(env: Any, template_name: str, key: tuple, **context: Any) -> Markup:
+    """Render an include once per key. Only for content that can never change under that key: parts of a
+    published package, keyed by its content hash (the package is immutable, so the HTML is too)."""
+    full_key = (template_name, *key)
+    html = _fragments.get(full_key)
+    if html is None:
+        html = Markup(env.get_template(template_name).render(**context))
+        _fragments[full_key] = html
+        if len(_fragments) > _FRAGMENT_CACHE_SIZE:
+            _fragments.popitem(last=False)
+    return html
+
+
 def _configure(engine: JinjaTemplateEngine) -> None:
     from app.authoring.render import markdown_to_html
 
     engine.engine.filters["tojson_pretty"] = _json_pretty
     engine.engine.filters["md"] = markdown_to_html  # the only way model text becomes HTML
+    engine.engine.globals["cached_fragment"] = functools.partial(_cached_fragment, engine.engine)
     engine.engine.filters["when"] = _humanize_dt
     from app.demo import demo_logins
 

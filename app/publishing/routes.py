@@ -1,0 +1,137 @@
+"""Publishing: the admin course browser (B4) and the read-only course APIs (B3).
+
+Packages have no write routes: publish and archive are form posts of the admin pages, and any other
+verb on an API path answers 405.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+
+from app.errors import InvalidInput, NotFound
+from app.publishing import services
+from app.publishing.diff import diff_packages
+from app.web.auth import actor_of, current_user, requires_admin
+from app.web.templating import flash, redirect, render
+
+ADMIN = {"guards": [requires_admin]}
+
+
+def _tenant(request: Request) -> uuid.UUID:
+    return current_user(request).tenant_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin pages
+
+
+@get("/admin/packages", **ADMIN)
+async def packages(request: Request) -> Response:
+    return render(request, "publishing/packages.html", courses=await services.latest_packages(_tenant(request)),
+                  nav="packages")
+
+
+@post("/admin/syllabi/{syllabus_id:uuid}/publish", **ADMIN)
+async def publish(request: Request, syllabus_id: uuid.UUID) -> Response:
+    row = await services.publish_package(_tenant(request), syllabus_id, actor=actor_of(request))
+    flash(request, "success", f"Published version {row['version']} of {row['title']}.")
+    return redirect(f"/admin/packages/{syllabus_id}")
+
+
+@get("/admin/packages/{syllabus_id:uuid}", **ADMIN)
+async def versions(request: Request, syllabus_id: uuid.UUID) -> Response:
+    rows = await services.list_versions(_tenant(request), syllabus_id)
+    if not rows:
+        raise InvalidInput("This course has no published version yet.")
+    return render(request, "publishing/versions.html", syllabus_id=syllabus_id, versions=rows, nav="packages")
+
+
+@get("/admin/packages/{syllabus_id:uuid}/v/{version:int}", **ADMIN)
+async def version_detail(request: Request, syllabus_id: uuid.UUID, version: int) -> Response:
+    row = await services.get_version(_tenant(request), syllabus_id, version)
+    return render(request, "publishing/version.html", package=row,
+                  document=services.parse_document(row["content_hash"], row["document"]), nav="packages")
+
+
+@get("/admin/packages/{syllabus_id:uuid}/v/{version:int}/json", **ADMIN)
+async def version_json(request: Request, syllabus_id: uuid.UUID, version: int) -> Response:
+    row = await services.get_version(_tenant(request), syllabus_id, version)
+    # The stored canonical bytes, unchanged: the download hashes to the published SHA-256.
+    return Response(row["document"].encode(), media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="course-{syllabus_id}-v{version}.json"',
+        "X-Content-SHA256": row["content_hash"]})
+
+
+@post("/admin/packages/{package_id:uuid}/archive", **ADMIN)
+async def archive(request: Request, package_id: uuid.UUID) -> Response:
+    row = await services.archive_package(_tenant(request), package_id, actor=actor_of(request))
+    flash(request, "info", f"Version {row['version']} is archived; learners no longer see it.")
+    return redirect(f"/admin/packages/{row['syllabus_id']}")
+
+
+@get("/admin/packages/{syllabus_id:uuid}/diff", **ADMIN)
+async def diff(request: Request, syllabus_id: uuid.UUID, a: int, b: int) -> Response:
+    tenant = _tenant(request)
+    row_a = await services.get_version(tenant, syllabus_id, a)
+    row_b = await services.get_version(tenant, syllabus_id, b)
+    doc_a = services.parse_document(row_a["content_hash"], row_a["document"])
+    doc_b = services.parse_document(row_b["content_hash"], row_b["document"])
+    return render(request, "publishing/diff.html", syllabus_id=syllabus_id, a=row_a, b=row_b,
+                  diff=diff_packages(doc_a, doc_b), versions=await services.list_versions(tenant, syllabus_id),
+                  nav="packages")
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin read API (B3): published versions only
+
+
+class CourseSummary(msgspec.Struct, frozen=True):
+    syllabus_id: uuid.UUID
+    title: str
+    latest_version: int
+    versions: int
+    lessons: int
+    content_hash: str
+    published_at: str
+
+
+class VersionSummary(msgspec.Struct, frozen=True):
+    version: int
+    status: str
+    content_hash: str
+    size_bytes: int
+    lessons: int
+    published_at: str
+    published_by: uuid.UUID | None
+
+
+@get("/api/courses", **ADMIN, tags=["courses"], summary="Published courses of the workspace")
+async def api_courses(request: Request) -> list[CourseSummary]:
+    rows = await services.latest_packages(_tenant(request), published_only=True)
+    return [CourseSummary(r["syllabus_id"], r["title"], r["version"], r["versions"], r["lesson_count"],
+                          r["content_hash"], r["published_at"].isoformat()) for r in rows]
+
+
+@get("/api/courses/{syllabus_id:uuid}", **ADMIN, tags=["courses"], summary="Published versions of a course")
+async def api_course_versions(request: Request, syllabus_id: uuid.UUID) -> list[VersionSummary]:
+    rows = await services.list_versions(_tenant(request), syllabus_id, published_only=True)
+    if not rows:
+        raise NotFound("No published course with this id.")
+    return [VersionSummary(r["version"], r["status"], r["content_hash"], r["size_bytes"], r["lesson_count"],
+                           r["published_at"].isoformat(), r["published_by"]) for r in rows]
+
+
+@get("/api/courses/{syllabus_id:uuid}/{version:int}", **ADMIN, tags=["courses"],
+     summary="One published version: the CoursePackage document")
+async def api_course_version(request: Request, syllabus_id: uuid.UUID, version: int) -> Response[Any]:
+    row = await services.get_version(_tenant(request), syllabus_id, version, published_only=True)
+    return Response(row["document"].encode(), media_type="application/json",
+                    headers={"X-Content-SHA256": row["content_hash"]})
+
+
+ROUTES = [packages, publish, versions, version_detail, version_json, archive, diff, api_courses,
+          api_course_versions, api_course_version]
