@@ -17,7 +17,7 @@ from litestar.static_files import create_static_files_router
 from app.accounts.routes import ROUTES as ACCOUNT_ROUTES
 from app.audit.routes import ROUTES as AUDIT_ROUTES
 from app.authoring.routes import ROUTES as AUTHORING_ROUTES
-from app.db import engine, init_pool_connection
+from app.db import POOL_OPTIONS, engine
 from app.jobs.routes import ROUTES as JOB_ROUTES
 from app.logging import configure_logging
 from app.ops.routes import ROUTES as OPS_ROUTES
@@ -38,7 +38,7 @@ log = structlog.get_logger("coursewright.app")
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     settings = get_settings()
     db = engine()
-    await db.start_connection_pool(min_size=1, max_size=20, init=init_pool_connection)
+    await db.start_connection_pool(min_size=1, max_size=20, **POOL_OPTIONS)
     await connect_queues()
     workers: list = []
     tasks: list[asyncio.Task] = []

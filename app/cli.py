@@ -94,7 +94,7 @@ def _banner(url: str, seeded: bool) -> None:
 @cli.command()
 def worker() -> None:
     """Run the SAQ worker (production runs it as its own process)."""
-    from app.db import database_url, engine
+    from app.db import POOL_OPTIONS, database_url, engine
     from app.logging import configure_logging
     from app.queue import close_queue, connect_queues
     from tasks.worker import build_workers
@@ -110,7 +110,7 @@ def worker() -> None:
 
     async def main() -> None:
         pool_size = settings.worker_concurrency + settings.generation_concurrency + 2
-        await engine().start_connection_pool(min_size=1, max_size=pool_size)
+        await engine().start_connection_pool(min_size=1, max_size=pool_size, **POOL_OPTIONS)
         await connect_queues()
         workers = build_workers(settings, in_process=False)
         stop = asyncio.Event()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from functools import cache
 
 import asyncpg
+import structlog
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
 from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.apps.migrations.tables import Migration
@@ -47,6 +49,7 @@ def engine() -> PostgresEngine:
 
 # Per-request SQL query counting: the web middleware starts a counter, every pooled connection reports
 # each query to it. It feeds a Prometheus histogram and the query budgets asserted in tests.
+_query_log = structlog.get_logger("coursewright.sql")
 _query_counter: ContextVar[list[int] | None] = ContextVar("query_counter", default=None)
 
 
@@ -56,14 +59,26 @@ def start_query_count() -> list[int]:
     return counter
 
 
-def _count_query(_record: object) -> None:
+def _count_query(record: asyncpg.connection.LoggedQuery) -> None:
     counter = _query_counter.get()
     if counter is not None:
         counter[0] += 1
+        if _query_log.isEnabledFor(logging.DEBUG):
+            _query_log.debug("sql", query=" ".join(record.query.split())[:300], ms=round(record.elapsed * 1000, 2))
 
 
 async def init_pool_connection(conn: asyncpg.Connection) -> None:
     conn.add_query_logger(_count_query)
+
+
+async def reset_pool_connection(conn: asyncpg.Connection) -> None:
+    """Replaces asyncpg's default reset on release ("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL"), a round trip after every pooled query. asyncpg still rolls back an open transaction
+    first; we hold no session state on pooled connections (no SET, LISTEN, cursors or session advisory
+    locks: the migration lock uses its own connection, SAQ its own pool)."""
+
+
+POOL_OPTIONS = {"init": init_pool_connection, "reset": reset_pool_connection}
 
 
 @contextlib.asynccontextmanager
