@@ -194,7 +194,8 @@ async def test_the_apis_are_read_only_and_documented(client, client_factory, per
         assert (await client.http.request("DELETE", path, headers={"x-csrftoken": client.csrf})).status_code == 405
     schema = (await client.get("/schema/openapi.json")).json()
     for path in ("/api/courses", "/api/courses/{syllabus_id}", "/api/courses/{syllabus_id}/{version}",
-                 "/api/learn/courses", "/api/learn/courses/{course_id}", "/api/learn/courses/{course_id}/lessons/{index}"):
+                 "/api/learn/courses", "/api/learn/courses/{course_id}",
+                 "/api/learn/courses/{course_id}/lessons/{index}"):
         assert path in schema["paths"], path
         assert list(schema["paths"][path]) == ["get"]
 
