@@ -74,8 +74,14 @@ def create_app() -> Litestar:
     configure_logging(settings.log_level, settings.log_format)
     prometheus = PrometheusConfig(app_name="coursewright", prefix="coursewright", group_path=True,
                                   exclude=["/metrics", "/static"])
+    extra_routes = []
+    if settings.bench_reference_endpoint:
+        from app.ops.bench import ROUTES as BENCH_ROUTES
+
+        extra_routes = BENCH_ROUTES
     return Litestar(
         route_handlers=[
+            *extra_routes,
             *OPS_ROUTES,
             *ACCOUNT_ROUTES,
             *PLAYER_ROUTES,

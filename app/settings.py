@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mock_llm_latency_ms: int
     generation_concurrency: int
     expose_query_count: bool
+    bench_reference_endpoint: bool
 
     @property
     def is_production(self) -> bool:
@@ -192,6 +193,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     database_url = _read(environ, "DATABASE_URL", secret=True)
     database_url = _parse_url("postgres", "postgresql")("DATABASE_URL", database_url) if database_url else None
+    if production and _get(environ, "BENCH_REFERENCE_ENDPOINT", _parse_bool, False):
+        raise SettingsError("BENCH_REFERENCE_ENDPOINT is for benchmarks only and cannot be on in production.")
     if production and database_url is None:
         raise SettingsError("DATABASE_URL is required in production; the embedded PostgreSQL is for development.")
     queue_url = _read(environ, "QUEUE_URL", secret=True)
@@ -238,6 +241,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mock_llm_latency_ms=_get(environ, "MOCK_LLM_LATENCY_MS", _parse_int(0, 60_000), 0),
         generation_concurrency=_get(environ, "GENERATION_CONCURRENCY", _parse_int(1, 64), 8),
         expose_query_count=_get(environ, "EXPOSE_QUERY_COUNT", _parse_bool, False),
+        bench_reference_endpoint=_get(environ, "BENCH_REFERENCE_ENDPOINT", _parse_bool, False),
     )
 
 
