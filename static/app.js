@@ -42,6 +42,16 @@
     });
   });
 
+  // Lesson reader: left/right arrow keys follow the previous/next links (not while typing or choosing).
+  document.addEventListener("keydown", function (evt) {
+    if (evt.altKey || evt.ctrlKey || evt.metaKey || evt.shiftKey) return;
+    if (evt.key !== "ArrowLeft" && evt.key !== "ArrowRight") return;
+    var active = document.activeElement;
+    if (active && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) return;
+    var link = document.querySelector("#lesson-view a[rel=" + (evt.key === "ArrowLeft" ? "prev" : "next") + "]");
+    if (link) link.click();
+  });
+
   document.addEventListener("submit", function (evt) {
     var message = evt.target.getAttribute && evt.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) evt.preventDefault();
