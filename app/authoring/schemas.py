@@ -123,6 +123,10 @@ class QuizQuestion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class Quiz(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     questions: Annotated[list[QuizQuestion], Meta(min_length=3, max_length=10)]
 
+    def __post_init__(self) -> None:
+        if len({q.question.strip().lower() for q in self.questions}) != len(self.questions):
+            raise ValueError("each question must be asked only once")
+
 
 # ---------------------------------------------------------------------------------------------
 # Project per module (A5, seed 003 §7.4): rubric weights sum to 100

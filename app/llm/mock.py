@@ -515,9 +515,12 @@ def _takeaway_questions(lesson: dict[str, Any], topic: str) -> list[tuple[str, s
     wrong = [f"Speed matters more than understanding when learning {topic}.",
              f"Once learned, {topic} techniques never need checking again.",
              f"Mistakes in {topic} are best hidden rather than examined."]
-    return [(f"Which of these is a key takeaway from {_quote(lesson['title'])}?", takeaway, wrong,
+    title = _quote(lesson["title"])
+    stems = [f"Which of these is a key takeaway from {title}?", f"What should you remember from {title}?",
+             f"Which statement sums up a main point of {title}?", f"Which advice does {title} give?"]
+    return [(stems[k % len(stems)] + ("" if k < len(stems) else f" ({k + 1})"), takeaway, wrong,
              f"{takeaway.rstrip('.')} is one of the lesson's key takeaways; the other statements contradict "
-             f"what the lesson teaches.") for takeaway in lesson["key_takeaways"]]
+             f"what the lesson teaches.") for k, takeaway in enumerate(lesson["key_takeaways"])]
 
 
 def _objective_questions(lesson: dict[str, Any]) -> list[tuple[str, str, list[str], str]]:

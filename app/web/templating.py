@@ -92,6 +92,9 @@ def render(
     context["request_id"] = request_id(request.scope)
     if not is_htmx:
         context["flashes"] = consume_flashes(request)
+    if partial:
+        # The same URL answers with a page or a fragment: caches (and the back button) must keep them apart.
+        headers = {**(headers or {}), "Vary": "HX-Request"}
     return Template(template_name=name, context=context, status_code=status_code, headers=headers)
 
 

@@ -6,7 +6,8 @@ import json
 import msgspec
 import pytest
 
-from app.authoring.schemas import EXPORTED, Lesson, Project, Quiz, Syllabus, exported_schema
+from app.authoring.schemas import Lesson, Project, Quiz, Syllabus
+from app.json_schemas import EXPORTED, exported_schema
 from app.settings import PROJECT_ROOT
 
 EXAMPLES = {kind: json.loads((PROJECT_ROOT / "prompts" / kind / "v1" / "example_output.json").read_text())
@@ -86,3 +87,8 @@ def test_it_keeps_the_checked_in_json_schemas_in_step_with_the_types(name):
     path = PROJECT_ROOT / "schemas" / f"{name}.schema.json"
     assert path.read_bytes() == exported_schema(name), (
         f"{path.name} is out of date: run `coursewright export-schemas` and commit the result")
+
+
+def test_it_refuses_a_quiz_that_asks_the_same_question_twice():
+    message = _breaks("quiz", lambda d: d["questions"].__setitem__(1, dict(d["questions"][0])))
+    assert "each question must be asked only once" in message

@@ -9,7 +9,8 @@ import time
 import msgspec
 import pytest
 
-from app.authoring.schemas import EXPORTED, Lesson, Project, Quiz, Syllabus
+from app.authoring.schemas import Lesson, Project, Quiz, Syllabus
+from app.json_schemas import EXPORTED
 from app.llm.base import CompletionRequest, LLMError, RateLimited, TimedOut
 from app.llm.mock import MockProvider
 from app.llm.prompts import PROMPTS_DIR, load_prompt
