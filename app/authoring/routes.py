@@ -25,6 +25,7 @@ from app.authoring.schemas import (
 from app.authoring.tables import ItemKind, ItemStatus, RunKind, RunStatus
 from app.errors import InvalidInput
 from app.llm import usage
+from app.publishing import services as publishing
 from app.web.auth import actor_of, current_user, requires_admin
 from app.web.templating import flash, redirect, render
 
@@ -110,7 +111,7 @@ async def _syllabus_page(request: Request, syllabus_id: uuid.UUID, status_code: 
         doc=services.syllabus_doc(syllabus), generation=msgspec.json.decode(syllabus["generation"]),
         course=await services.get_course(tenant, syllabus["course_id"]), content_run=content_run,
         counts=await services.review_counts(tenant, syllabus_id) if content_run else {}, error=error,
-        nav="courses",
+        packages=await publishing.list_versions(tenant, syllabus_id) if content_run else [], nav="courses",
     )
 
 

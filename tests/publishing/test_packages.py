@@ -181,3 +181,10 @@ async def test_it_hides_packages_of_other_workspaces(client, client_factory, per
     assert (await outsider.post(f"/admin/packages/{package['id']}/archive")).status_code == 404
     assert (await outsider.post(f"/admin/syllabi/{syllabus['id']}/publish")).status_code == 404
     assert str(syllabus["id"]) not in (await outsider.get("/api/courses")).text
+
+
+async def test_the_syllabus_page_offers_publishing(client, personas):
+    await client.login(personas.admin.email)
+    syllabus, _package = await published_course(client)
+    page = await client.get(f"/admin/syllabi/{syllabus['id']}")
+    assert "Publish a new version" in page.text and "Version 1 was published" in page.text
