@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 import msgspec
@@ -315,8 +316,7 @@ async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
     if not claimed:
         return {"item_id": str(item_id), "skipped": True}
     item = claimed[0]
-    syllabus = await Syllabus.select().where(Syllabus.id == item["syllabus_id"]).first()
-    document = syllabus_doc(syllabus)
+    document = await _syllabus_document(item["syllabus_id"])
     try:
         variables = await _item_variables(item, document)
         generated = await generate(item["kind"].lower(), OUTPUT_TYPES[item["kind"]], variables,
@@ -333,17 +333,18 @@ async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
         value = normalize_lesson(value, outline, document.course.level)
     else:
         value = tidy(value)
-    stored = await ContentItem.update({
-        ContentItem.status: ItemStatus.DRAFT.value, ContentItem.content: canonical_json(value).decode(),
-        ContentItem.content_hash: content_hash(value), ContentItem.generated_at: _now(),
-        ContentItem.generation: msgspec.json.encode(generated.metadata).decode(), ContentItem.error: None,
-    }).where((ContentItem.id == item_id) & (ContentItem.status == ItemStatus.GENERATING.value)).returning(
-        ContentItem.id
-    )
-    if not stored:
-        raise RuntimeError(f"content item {item_id} left GENERATING while it was being generated")
+    async with engine().transaction():  # the draft and its run's counter commit together
+        stored = await ContentItem.update({
+            ContentItem.status: ItemStatus.DRAFT.value, ContentItem.content: canonical_json(value).decode(),
+            ContentItem.content_hash: content_hash(value), ContentItem.generated_at: _now(),
+            ContentItem.generation: msgspec.json.encode(generated.metadata).decode(), ContentItem.error: None,
+        }).where((ContentItem.id == item_id) & (ContentItem.status == ItemStatus.GENERATING.value)).returning(
+            ContentItem.id
+        )
+        if not stored:
+            raise RuntimeError(f"content item {item_id} left GENERATING while it was being generated")
+        await _count_run(item["run_id"], done=1)
     GENERATED_ITEMS.labels(kind=item["kind"], outcome="draft").inc()
-    await _count_run(item["run_id"], done=1)
     await _after_item(item)
     return {"item_id": str(item_id), "status": "DRAFT", "repairs": generated.metadata.repairs}
 
@@ -422,31 +423,46 @@ async def _count_run(run_id: uuid.UUID | None, *, done: int = 0, failed: int = 0
         )
 
 
+DEPENDENTS_SQL = """
+SELECT
+  (SELECT id FROM content_item WHERE run_id = {} AND module_index = {} AND kind = 'QUIZ' AND lesson_index = {}
+      AND status = 'PENDING') AS quiz_id,
+  (SELECT count(*) FROM content_item WHERE run_id = {} AND module_index = {} AND kind = 'LESSON'
+      AND status IN ('PENDING', 'GENERATING')) AS unsettled_lessons,
+  (SELECT id FROM content_item WHERE run_id = {} AND module_index = {} AND kind = 'PROJECT'
+      AND status = 'PENDING') AS project_id
+"""
+
+
 async def _after_item(item: dict[str, Any]) -> None:
     """Enqueue what waited for this item: a lesson's quiz, and the project once its module's lessons settle."""
-    if item["kind"] != ItemKind.LESSON or item["run_id"] is None:
+    # Only the first generation of a course fans out: a regenerated item (it supersedes another) does not
+    # regenerate its quiz; the reviewer decides.
+    if item["kind"] != ItemKind.LESSON or item["run_id"] is None or item["supersedes_id"] is not None:
         return
-    run = await GenerationRun.select(GenerationRun.kind).where(GenerationRun.id == item["run_id"]).first()
-    if run["kind"] != RunKind.CONTENT:
-        return  # a single regenerated lesson does not regenerate its quiz; the reviewer decides
-    same_run = (ContentItem.run_id == item["run_id"]) & (ContentItem.module_index == item["module_index"])
-    quiz = await ContentItem.select(ContentItem.id).where(
-        same_run & (ContentItem.kind == ItemKind.QUIZ.value) & (ContentItem.lesson_index == item["lesson_index"])
-        & (ContentItem.status == ItemStatus.PENDING.value)
-    ).first()
-    if quiz:
-        await _enqueue_item(quiz["id"])
-    unsettled = await ContentItem.count().where(
-        same_run & (ContentItem.kind == ItemKind.LESSON.value)
-        & ContentItem.status.is_in([ItemStatus.PENDING.value, ItemStatus.GENERATING.value])
-    )
-    if unsettled == 0:
-        project = await ContentItem.select(ContentItem.id).where(
-            same_run & (ContentItem.kind == ItemKind.PROJECT.value) & (ContentItem.status == ItemStatus.PENDING.value)
-        ).first()
-        if project:
-            # Two lessons settling at once may both get here; the duplicate delivery loses the claim.
-            await _enqueue_item(project["id"])
+    run, module = item["run_id"], item["module_index"]
+    waiting = (await ContentItem.raw(DEPENDENTS_SQL, run, module, item["lesson_index"], run, module, run,
+                                     module))[0]
+    if waiting["quiz_id"]:
+        await _enqueue_item(waiting["quiz_id"])
+    if waiting["unsettled_lessons"] == 0 and waiting["project_id"]:
+        # Two lessons settling at once may both get here; the job key makes the second enqueue a no-op.
+        await _enqueue_item(waiting["project_id"])
+
+
+# An approved or draft syllabus's content never changes (trigger), so its parsed document is cached by id.
+_SYLLABUS_CACHE_SIZE = 64
+_syllabus_documents: OrderedDict[uuid.UUID, SyllabusDoc] = OrderedDict()
+
+
+async def _syllabus_document(syllabus_id: uuid.UUID) -> SyllabusDoc:
+    document = _syllabus_documents.get(syllabus_id)
+    if document is None:
+        row = await Syllabus.select(Syllabus.content).where(Syllabus.id == syllabus_id).first()
+        document = _syllabus_documents[syllabus_id] = syllabus_doc(row)
+        if len(_syllabus_documents) > _SYLLABUS_CACHE_SIZE:
+            _syllabus_documents.popitem(last=False)
+    return document
 
 
 # Longer than the generation task timeout: anything still in flight after this lost its worker.

@@ -10,6 +10,7 @@ enforced by our own msgspec validation of every response, which is why dropping 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -37,6 +38,7 @@ def schema_name(tp: type) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", tp.__name__).lower()[:64]
 
 
+@functools.cache  # a type's schema never changes; callers must not mutate the returned dict
 def strict_schema(tp: type) -> dict[str, Any]:
     raw = msgspec.json.schema(tp)
     defs = dict(raw.get("$defs", {}))
