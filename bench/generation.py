@@ -337,13 +337,20 @@ def report(results: dict[tuple[int, int], dict]) -> None:
         verdicts.append((f"conc 1 / conc 8 at {SLOW_LATENCY_MS} ms ({slow1['total_s']:.3f} s / "
                          f"{slow8['total_s']:.3f} s)", f"{speedup:.2f}x", f">= {TARGET_SPEEDUP:g}x",
                          speedup >= TARGET_SPEEDUP))
-    for conc, is_target in ((1, True), (8, False)):
+    fast = summaries.get((0, 1))
+    if fast:
+        # The measure: our own overhead per generated item (validate + store + enqueue), i.e. the
+        # generate_item job minus the LLM call, with the mock at 0 ms.
+        own = fast["own_job_ms"]
+        verdicts.append(("own overhead per generated item (job minus LLM call), 0 ms latency, conc 1",
+                         f"{own:.1f} ms", f"<= {TARGET_OVERHEAD_MS:g} ms", own <= TARGET_OVERHEAD_MS))
+    for conc in (1, 8):
         fast = summaries.get((0, conc))
         if fast:
             per_item = 1000 * fast["total_s"] / fast["artifacts"]
-            verdicts.append((f"own cost per artifact, 0 ms latency, conc {conc} ({fast['total_s']:.3f} s / "
-                             f"{fast['artifacts']})", f"{per_item:.1f} ms", f"<= {TARGET_OVERHEAD_MS:g} ms",
-                             (per_item <= TARGET_OVERHEAD_MS) if is_target else None))
+            verdicts.append((f"wall time per artifact incl. SAQ pickup and approvals, 0 ms, conc {conc} "
+                             f"({fast['total_s']:.3f} s / {fast['artifacts']})", f"{per_item:.1f} ms",
+                             f"<= {TARGET_OVERHEAD_MS:g} ms", None))
     if not verdicts:
         return
     width = max(len(v[0]) for v in verdicts)
@@ -351,7 +358,7 @@ def report(results: dict[tuple[int, int], dict]) -> None:
     print(f"{'target':<{width}}  {'measured':>9}  {'goal':>8}  result")
     print("-" * (width + 30))
     for label, measured, goal, ok in verdicts:
-        result = "info (the conc 1 figure is the target)" if ok is None else ("PASS" if ok else "FAIL  <<<")
+        result = "info" if ok is None else ("PASS" if ok else "FAIL  <<<")
         print(f"{label:<{width}}  {measured:>9}  {goal:>8}  {result}")
     missed = sum(v[3] is False for v in verdicts)
     total = sum(v[3] is not None for v in verdicts)
