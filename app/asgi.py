@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -40,33 +39,19 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     db = engine()
     await db.start_connection_pool(min_size=1, max_size=20, **POOL_OPTIONS)
     await connect_queues()
-    workers: list = []
-    tasks: list[asyncio.Task] = []
-    if settings.worker_in_process:
-        from tasks.worker import build_workers
-
-        workers = build_workers(settings, in_process=True)
-        for worker in workers:
-            tasks.append(asyncio.create_task(worker.start(), name=f"saq-worker-{worker.queue.name}"))
-            tasks[-1].add_done_callback(_report_worker_exit)
-    log.info("app_started", env=settings.env, worker_in_process=settings.worker_in_process,
-             maintenance_mode=settings.maintenance_mode)
     try:
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.worker_in_process:
+                from tasks.worker import running_workers
+
+                await stack.enter_async_context(running_workers(settings))
+            log.info("app_started", env=settings.env, worker_in_process=settings.worker_in_process,
+                     maintenance_mode=settings.maintenance_mode)
+            yield
     finally:
-        for worker, task in zip(workers, tasks, strict=True):
-            await worker.stop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await close_queue()
         await db.close_connection_pool()
         log.info("app_stopped")
-
-
-def _report_worker_exit(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("alert:worker_crashed", error=repr(task.exception()))
 
 
 def create_app() -> Litestar:

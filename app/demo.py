@@ -5,7 +5,6 @@ learner enrolled. Idempotent."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 
@@ -78,12 +77,10 @@ async def seed_demo_course(tenant_id: uuid.UUID, admin: Actor) -> uuid.UUID:
 
 async def _until_finished(run: dict, timeout: float = 300) -> dict:
     """Run the real workers in this process until the generation run finishes."""
-    from tasks.worker import build_workers
+    from tasks.worker import running_workers
 
-    workers = build_workers(get_settings(), in_process=True)
-    runners = [asyncio.create_task(worker.start()) for worker in workers]
     deadline = time.monotonic() + timeout
-    try:
+    async with running_workers(get_settings()):
         while time.monotonic() < deadline:
             row = await GenerationRun.select().where(GenerationRun.id == run["id"]).first()
             if row["status"] not in (RunStatus.QUEUED, RunStatus.RUNNING):
@@ -91,15 +88,4 @@ async def _until_finished(run: dict, timeout: float = 300) -> dict:
                     raise RuntimeError(f"demo generation run {run['id']} ended {row['status']}: {row['error']}")
                 return row
             await asyncio.sleep(0.05)
-        raise TimeoutError(f"demo generation run {run['id']} did not finish in {timeout} s")
-    finally:
-        for worker in workers:
-            await worker.stop()
-        for runner in runners:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
-
-
-def demo_logins() -> list[tuple[str, str, str]]:
-    return [(email, DEMO_PASSWORD, roles[0]) for email, _name, *roles in DEMO_USERS]
+    raise TimeoutError(f"demo generation run {run['id']} did not finish in {timeout} s")

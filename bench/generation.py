@@ -172,11 +172,11 @@ async def _scenario(tag: str, hours: float, *, verify: bool) -> dict:
 
 
 async def _run_one(latency_ms: int, concurrency: int, repeat: int, warmup: bool) -> dict:
-    from app.db import engine, migrate
+    from app.db import POOL_OPTIONS, engine, migrate
     from app.logging import configure_logging
     from app.queue import close_queue, connect_queues
     from app.settings import get_settings
-    from tasks.worker import build_workers
+    from tasks.worker import running_workers
 
     settings = get_settings()
     assert settings.mock_llm_latency_ms == latency_ms and settings.generation_concurrency == concurrency
@@ -187,25 +187,19 @@ async def _run_one(latency_ms: int, concurrency: int, repeat: int, warmup: bool)
     db = engine()
     # Sized like `coursewright worker`: every concurrent job can hold a connection, plus two spare.
     await db.start_connection_pool(min_size=1,
-                                   max_size=settings.worker_concurrency + settings.generation_concurrency + 2)
+                                   max_size=settings.worker_concurrency + settings.generation_concurrency + 2,
+                                   **POOL_OPTIONS)
     await connect_queues()
-    workers = build_workers(settings, in_process=True)
-    runners = [asyncio.create_task(worker.start()) for worker in workers]
     try:
-        await asyncio.sleep(0.5)  # let the workers connect and LISTEN before the clock starts
-        tag = f"bench-{os.getpid()}"
-        if warmup:
-            # A 1-hour course (1 module of 3 lessons: 8 calls) pays the first-call costs (imports, prompt
-            # files, statement preparation, pool growth) outside the measured runs.
-            await _scenario(f"{tag}-warmup", 1, verify=False)
-        runs = [await _scenario(f"{tag}-{n}", HOURS, verify=True) for n in range(repeat)]
+        async with running_workers(settings):
+            await asyncio.sleep(0.5)  # let the workers connect and LISTEN before the clock starts
+            tag = f"bench-{os.getpid()}"
+            if warmup:
+                # A 1-hour course (1 module of 3 lessons: 8 calls) pays the first-call costs (imports, prompt
+                # files, statement preparation, pool growth) outside the measured runs.
+                await _scenario(f"{tag}-warmup", 1, verify=False)
+            runs = [await _scenario(f"{tag}-{n}", HOURS, verify=True) for n in range(repeat)]
     finally:
-        for worker in workers:
-            await worker.stop()
-        for runner in runners:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
         await close_queue()
         await db.close_connection_pool()
     return {"latency_ms": latency_ms, "concurrency": concurrency, "runs": runs}

@@ -6,7 +6,10 @@ in-process (WORKER_IN_PROCESS, on by default outside production).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -78,3 +81,28 @@ def build_workers(settings: Settings, *, in_process: bool) -> list[Worker]:
         )
         for name in (QUEUE_NAME, GENERATION_QUEUE)
     ]
+
+
+def _report_exit(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("alert:worker_crashed", worker=task.get_name(), error=repr(task.exception()))
+
+
+@contextlib.asynccontextmanager
+async def running_workers(settings: Settings) -> AsyncIterator[list[Worker]]:
+    """Run this process's in-process workers for the duration of the block (web app lifespan, demo
+    seeding, benchmarks); stops them on the way out. The queues must be connected first."""
+    workers = build_workers(settings, in_process=True)
+    runners = []
+    for worker in workers:
+        runners.append(asyncio.create_task(worker.start(), name=f"saq-worker-{worker.queue.name}"))
+        runners[-1].add_done_callback(_report_exit)
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            await worker.stop()
+        for runner in runners:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
