@@ -89,3 +89,7 @@ async def _until_finished(run: dict, timeout: float = 300) -> dict:
                 return row
             await asyncio.sleep(0.05)
     raise TimeoutError(f"demo generation run {run['id']} did not finish in {timeout} s")
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    return [(email, DEMO_PASSWORD, roles[0]) for email, _name, *roles in DEMO_USERS]
