@@ -113,6 +113,11 @@ async def catalog(tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[dict[str, An
         "FROM enrollment e JOIN course_package p ON p.id = e.package_id "
         "WHERE e.user_id = {} AND e.tenant_id = {}", user_id, tenant_id)
     by_course = {row["syllabus_id"]: row for row in enrollments}
+    for course in courses:
+        enrollment = by_course.get(course["syllabus_id"])
+        if enrollment is not None:
+            # Progress rows are per lesson slot and survive upgrades; a newer version may have fewer lessons.
+            enrollment["completed"] = min(enrollment["completed"], course["lesson_count"])
     return [{**course, "enrollment": by_course.get(course["syllabus_id"])} for course in courses]
 
 

@@ -17,6 +17,19 @@ from app.publishing.schemas import CoursePackage, PackagedLesson
 Change = Literal["added", "removed", "changed", "unchanged"]
 
 
+class AnswerKeyChange(msgspec.Struct, frozen=True, kw_only=True):
+    question: int  # from 1
+    old_answer: str
+    new_answer: str
+    old_option: str  # letter A-D
+    new_option: str
+
+    @property
+    def moved_only(self) -> bool:
+        """The same answer under another letter: learners answering by position are scored differently."""
+        return self.old_answer == self.new_answer
+
+
 class LessonDiff(msgspec.Struct, frozen=True, kw_only=True):
     module_index: int
     lesson_index: int | None  # None: the module's project
@@ -24,7 +37,7 @@ class LessonDiff(msgspec.Struct, frozen=True, kw_only=True):
     title_b: str | None
     change: Change
     details: list[str]
-    answer_key_changes: list[str]
+    answer_key_changes: list[AnswerKeyChange]
 
 
 class PackageDiff(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,16 +74,21 @@ def _lesson_details(a: Lesson, b: Lesson) -> list[str]:
     return details
 
 
-def _quiz_details(a: Quiz, b: Quiz) -> tuple[list[str], list[str]]:
-    details, answer_keys = [], []
+def _quiz_details(a: Quiz, b: Quiz) -> tuple[list[str], list[AnswerKeyChange]]:
+    details: list[str] = []
+    answer_keys: list[AnswerKeyChange] = []
     if len(a.questions) != len(b.questions):
         details.append(f"quiz: {len(a.questions)} → {len(b.questions)} questions")
+    letters = "ABCD"
     for n, (qa, qb) in enumerate(zip(a.questions, b.questions, strict=False), start=1):
         if qa.correct_index != qb.correct_index or qa.options[qa.correct_index] != qb.options[qb.correct_index]:
-            answer_keys.append(f"question {n}: answer “{qa.options[qa.correct_index]}” → "
-                               f"“{qb.options[qb.correct_index]}”")
-        elif qa != qb:
+            answer_keys.append(AnswerKeyChange(
+                question=n, old_answer=qa.options[qa.correct_index], new_answer=qb.options[qb.correct_index],
+                old_option=letters[qa.correct_index], new_option=letters[qb.correct_index]))
+        elif qa.question != qb.question:
             details.append(f"quiz question {n} reworded")
+        elif qa != qb:
+            details.append(f"quiz question {n}: other options or explanation changed")
     return details, answer_keys
 
 

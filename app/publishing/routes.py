@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 
-from app.errors import InvalidInput, NotFound
+from app.errors import NotFound
 from app.publishing import services
 from app.publishing.diff import diff_packages
 from app.web.auth import actor_of, current_user, requires_admin
@@ -46,8 +46,9 @@ async def publish(request: Request, syllabus_id: uuid.UUID) -> Response:
 async def versions(request: Request, syllabus_id: uuid.UUID) -> Response:
     rows = await services.list_versions(_tenant(request), syllabus_id)
     if not rows:
-        raise InvalidInput("This course has no published version yet.")
-    return render(request, "publishing/versions.html", syllabus_id=syllabus_id, versions=rows, nav="packages")
+        raise NotFound("This course has no published version yet.")
+    return render(request, "publishing/versions.html", syllabus_id=syllabus_id, versions=rows,
+                  publishers=await services.publisher_emails(rows), nav="packages")
 
 
 @get("/admin/packages/{syllabus_id:uuid}/v/{version:int}", **ADMIN)

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from app.accounts.tables import User
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
 from app.authoring.tables import ContentItem, Syllabus
@@ -145,6 +146,13 @@ async def list_versions(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *,
     if published_only:
         query = query.where(CoursePackageRow.status == PackageStatus.PUBLISHED.value)
     return await query.order_by(CoursePackageRow.version, ascending=False)
+
+
+async def publisher_emails(rows: list[dict[str, Any]]) -> dict[uuid.UUID, str]:
+    ids = sorted({row["published_by"] for row in rows if row["published_by"]}, key=str)
+    if not ids:
+        return {}
+    return {u["id"]: u["email"] for u in await User.select(User.id, User.email).where(User.id.is_in(ids))}
 
 
 def _latest_sql(published_only: bool) -> str:

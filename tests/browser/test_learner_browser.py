@@ -3,6 +3,7 @@
 import pytest
 from playwright.async_api import Page, expect
 
+from app.accounts.tables import User
 from app.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from app.player.tables import Enrollment, LessonProgress, QuizAttempt
 from tests.browser.conftest import page_overflow, shot, sign_in
@@ -59,7 +60,8 @@ async def test_a_learner_reads_lessons_takes_the_quiz_and_sees_progress(page: Pa
     await expect(progress).not_to_contain_text("0 of")
     await expect(page.get_by_role("button", name="Continue where you left off")).to_be_visible()
     await shot(page, "learner-course-progress")
-    enrollment = await Enrollment.select(Enrollment.id).first()
+    learner = await User.select(User.id).where(User.email == LEARNER).first()
+    enrollment = await Enrollment.select(Enrollment.id).where(Enrollment.user_id == learner["id"]).first()
     assert await LessonProgress.count().where(LessonProgress.enrollment_id == enrollment["id"]) >= 1
 
 
