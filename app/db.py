@@ -96,6 +96,13 @@ async def independent_connection() -> AsyncIterator[asyncpg.Connection]:
             await conn.close()
 
 
+async def fetch_row(query: str, *args: object) -> asyncpg.Record | None:
+    """One raw asyncpg round trip for a hot read path (the per-request session and learner lookups),
+    skipping the query builder; outside any Piccolo transaction."""
+    async with independent_connection() as conn:
+        return await conn.fetchrow(query, *args)
+
+
 @cache
 def expected_migrations() -> frozenset[str]:
     modules = BaseMigrationManager().get_migration_modules(str(MIGRATIONS_DIR))

@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from app.accounts.tables import ADMIN_ROLES, AuthSession, LoginFailure, Membership, Role, Tenant, User
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
-from app.db import engine
+from app.db import engine, fetch_row
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled
 from app.metrics import LOGINS
 from app.settings import get_settings
@@ -220,7 +220,7 @@ FROM auth_session s
 JOIN app_user u ON u.id = s.user_id
 LEFT JOIN membership m ON m.user_id = s.user_id AND m.tenant_id = s.tenant_id
 LEFT JOIN tenant t ON t.id = s.tenant_id AND m.id IS NOT NULL
-WHERE s.id = {} AND s.expires_at > now()
+WHERE s.id = $1 AND s.expires_at > now()
 """
 # Sliding expiry is refreshed at most this often, so reading a page is not a write on every request.
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=10)
@@ -251,10 +251,9 @@ async def start_session(user_id: uuid.UUID, *, ip: str, user_agent: str, replace
 
 
 async def load_session(token: str) -> SessionUser | None:
-    rows = await AuthSession.raw(SESSION_SQL, _session_key(token))
-    if not rows or not rows[0]["is_active"]:
+    row = await fetch_row(SESSION_SQL, _session_key(token))
+    if row is None or not row["is_active"]:
         return None
-    row = rows[0]
     memberships = msgspec.json.decode(row["memberships"], type=list[MembershipSummary])
     if row["role"] is None and memberships:
         # The current workspace membership was removed: fall back to another workspace.

@@ -8,6 +8,8 @@ compiled as a Jinja template or marked safe any other way.
 
 from __future__ import annotations
 
+import functools
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -32,10 +34,16 @@ def sanitize_html(html: str) -> str:
     )
 
 
-def markdown_to_html(text: str | None) -> Markup:
-    if not text:
-        return Markup("")
+@functools.lru_cache(maxsize=16384)
+def _render(text: str) -> str:
     # Headings from a model are demoted below the page's own h1/h2.
     html = _markdown.render(text).replace("<h1>", "<h3>").replace("</h1>", "</h3>")
     html = html.replace("<h2>", "<h4>").replace("</h2>", "</h4>")
-    return Markup(sanitize_html(html))
+    return sanitize_html(html)
+
+
+def markdown_to_html(text: str | None) -> Markup:
+    """Pure in its input, so memoized: published text is re-rendered on every page view otherwise."""
+    if not text:
+        return Markup("")
+    return Markup(_render(text))

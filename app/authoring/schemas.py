@@ -123,9 +123,6 @@ class QuizQuestion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class Quiz(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     questions: Annotated[list[QuizQuestion], Meta(min_length=3, max_length=10)]
 
-    def __post_init__(self) -> None:
-        if len({q.question.strip().lower() for q in self.questions}) != len(self.questions):
-            raise ValueError("each question must be asked only once")
 
 
 # ---------------------------------------------------------------------------------------------

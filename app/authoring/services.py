@@ -321,7 +321,7 @@ async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
         variables = await _item_variables(item, document)
         generated = await generate(item["kind"].lower(), OUTPUT_TYPES[item["kind"]], variables,
                                    tenant_id=item["tenant_id"], run_id=item["run_id"],
-                                   check=_quiz_length if item["kind"] == ItemKind.QUIZ else None)
+                                   check=_quiz_rules if item["kind"] == ItemKind.QUIZ else None)
     except (GenerationFailed, _MissingDependency) as exc:
         error = "\n".join(exc.errors) if isinstance(exc, GenerationFailed) else str(exc)
         await _fail_item(item_id, error, from_status=ItemStatus.GENERATING)
@@ -353,9 +353,13 @@ class _MissingDependency(Exception):
     pass
 
 
-def _quiz_length(quiz: Quiz) -> str | None:
+def _quiz_rules(quiz: Quiz) -> str | None:
+    """Rules for newly generated quizzes. They are checked at generation, not in the Quiz type, because
+    the type also decodes published packages, which must stay readable when a rule is added later."""
     if len(quiz.questions) != QUIZ_QUESTIONS:
         return f"expected exactly {QUIZ_QUESTIONS} questions, got {len(quiz.questions)} - at `$.questions`"
+    if len({q.question.strip().lower() for q in quiz.questions}) != len(quiz.questions):
+        return "each question must be asked only once - at `$.questions`"
     return None
 
 

@@ -15,7 +15,7 @@ import msgspec
 
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
-from app.db import engine
+from app.db import engine, fetch_row
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.player.tables import CompletedVia, Enrollment, LessonProgress, QuestionStat, QuizAttempt
 from app.publishing import services as publishing
@@ -61,15 +61,14 @@ SELECT e.id AS enrollment_id, e.syllabus_id, e.package_id, e.last_lesson_index, 
        (SELECT max(n.version) FROM course_package n
          WHERE n.syllabus_id = e.syllabus_id AND n.status = 'PUBLISHED') AS newest_version
 FROM enrollment e JOIN course_package p ON p.id = e.package_id
-WHERE e.user_id = {} AND e.syllabus_id = {} AND e.tenant_id = {}
+WHERE e.user_id = $1 AND e.syllabus_id = $2 AND e.tenant_id = $3
 """
 
 
 async def learner_context(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id: uuid.UUID) -> LearnerContext | None:
-    rows = await Enrollment.raw(CONTEXT_SQL, user_id, syllabus_id, tenant_id)
-    if not rows:
+    row = await fetch_row(CONTEXT_SQL, user_id, syllabus_id, tenant_id)
+    if row is None:
         return None
-    row = rows[0]
     package = await publishing.document_of({"id": row["package_id"], "content_hash": row["content_hash"]})
     return LearnerContext(
         enrollment_id=row["enrollment_id"], syllabus_id=row["syllabus_id"], package_id=row["package_id"],

@@ -89,6 +89,11 @@ def test_it_keeps_the_checked_in_json_schemas_in_step_with_the_types(name):
         f"{path.name} is out of date: run `coursewright export-schemas` and commit the result")
 
 
-def test_it_refuses_a_quiz_that_asks_the_same_question_twice():
-    message = _breaks("quiz", lambda d: d["questions"].__setitem__(1, dict(d["questions"][0])))
-    assert "each question must be asked only once" in message
+def test_generation_refuses_a_quiz_that_asks_the_same_question_twice():
+    from app.authoring.services import _quiz_rules
+
+    quiz = msgspec.convert(EXAMPLES["quiz"], type=Quiz)
+    assert _quiz_rules(quiz) is None
+    repeated = msgspec.structs.replace(quiz, questions=[quiz.questions[0], *quiz.questions[:4]])
+    assert "each question must be asked only once" in _quiz_rules(repeated)
+    assert "expected exactly 5 questions" in _quiz_rules(msgspec.structs.replace(quiz, questions=quiz.questions[:3]))
