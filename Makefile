@@ -31,7 +31,7 @@ static/vendor/.installed: package.json package-lock.json
 
 # Browser tests drive Debian's chromium; install it when the machine lacks it.
 browser:
-	@command -v chromium >/dev/null 2>&1 || scripts/install-chromium.sh
+	@command -v chromium >/dev/null 2>&1 || scripts/install-debian-package.sh chromium
 
 migrate: setup
 	$(BIN)/coursewright migrate
@@ -41,6 +41,7 @@ migration: setup
 	PICCOLO_CONF=app.piccolo_conf $(BIN)/piccolo migrations new coursewright --auto
 
 bench: setup
+	@command -v wrk >/dev/null 2>&1 || scripts/install-debian-package.sh wrk
 	@for f in bench/*.py; do [ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
