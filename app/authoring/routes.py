@@ -101,23 +101,18 @@ async def run_detail(request: Request, run_id: uuid.UUID) -> Response:
 # Syllabus review
 
 
-async def _syllabus_page(request: Request, syllabus_id: uuid.UUID, status_code: int = 200,
-                         error: str | None = None) -> Response:
+@get("/admin/syllabi/{syllabus_id:uuid}", **ADMIN)
+async def syllabus_detail(request: Request, syllabus_id: uuid.UUID) -> Response:
     tenant = _tenant(request)
     syllabus = await services.get_syllabus(tenant, syllabus_id)
     content_run = await services.content_run_for(syllabus_id)
     return render(
-        request, "authoring/syllabus.html", status_code=status_code, syllabus=syllabus,
+        request, "authoring/syllabus.html", syllabus=syllabus,
         doc=services.syllabus_doc(syllabus), generation=msgspec.json.decode(syllabus["generation"]),
         course=await services.get_course(tenant, syllabus["course_id"]), content_run=content_run,
-        counts=await services.review_counts(tenant, syllabus_id) if content_run else {}, error=error,
+        counts=await services.review_counts(tenant, syllabus_id) if content_run else {},
         packages=await publishing.list_versions(tenant, syllabus_id) if content_run else [], nav="courses",
     )
-
-
-@get("/admin/syllabi/{syllabus_id:uuid}", **ADMIN)
-async def syllabus_detail(request: Request, syllabus_id: uuid.UUID) -> Response:
-    return await _syllabus_page(request, syllabus_id)
 
 
 @get("/admin/syllabi/{syllabus_id:uuid}/json", **ADMIN)
@@ -193,7 +188,8 @@ async def review_queue(request: Request, syllabus: str = "", module: str = "", k
                   statuses=list(ItemStatus), nav="review")
 
 
-async def _item_page(request: Request, item_id: uuid.UUID) -> Response:
+@get("/admin/items/{item_id:uuid}", **ADMIN)
+async def item_detail(request: Request, item_id: uuid.UUID) -> Response:
     tenant = _tenant(request)
     item = await services.get_item(tenant, item_id)
     syllabus = await services.get_syllabus(tenant, item["syllabus_id"])
@@ -201,11 +197,6 @@ async def _item_page(request: Request, item_id: uuid.UUID) -> Response:
                   generation=msgspec.json.decode(item["generation"]) if item["generation"] else None,
                   syllabus=syllabus, course=await services.get_course(tenant, syllabus["course_id"]),
                   nav="review")
-
-
-@get("/admin/items/{item_id:uuid}", **ADMIN)
-async def item_detail(request: Request, item_id: uuid.UUID) -> Response:
-    return await _item_page(request, item_id)
 
 
 @get("/admin/items/{item_id:uuid}/json", **ADMIN)

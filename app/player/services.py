@@ -84,10 +84,7 @@ async def require_context(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id:
     context = await learner_context(tenant_id, user_id, syllabus_id)
     if context is not None:
         return context
-    if not await CoursePackageRow.exists().where(
-        (CoursePackageRow.syllabus_id == syllabus_id) & (CoursePackageRow.tenant_id == tenant_id)
-        & (CoursePackageRow.status == PackageStatus.PUBLISHED.value)
-    ):
+    if await _newest_published(tenant_id, syllabus_id) is None:
         raise NotFound("No such course.")
     raise Forbidden("Enroll in this course to read its lessons.")
 
@@ -120,13 +117,17 @@ async def catalog(tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[dict[str, An
     return [{**course, "enrollment": by_course.get(course["syllabus_id"])} for course in courses]
 
 
-async def course_preview(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> tuple[dict[str, Any], CoursePackage]:
-    """The newest published version of a course of this tenant (for the overview before enrolling)."""
-    row = await CoursePackageRow.select(CoursePackageRow.id, CoursePackageRow.content_hash,
-                                        CoursePackageRow.version).where(
+async def _newest_published(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> dict[str, Any] | None:
+    return await CoursePackageRow.select(CoursePackageRow.id, CoursePackageRow.content_hash,
+                                         CoursePackageRow.version).where(
         (CoursePackageRow.syllabus_id == syllabus_id) & (CoursePackageRow.tenant_id == tenant_id)
         & (CoursePackageRow.status == PackageStatus.PUBLISHED.value)
     ).order_by(CoursePackageRow.version, ascending=False).first()
+
+
+async def course_preview(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> tuple[dict[str, Any], CoursePackage]:
+    """The newest published version of a course of this tenant (for the overview before enrolling)."""
+    row = await _newest_published(tenant_id, syllabus_id)
     if row is None:
         raise NotFound("No such course.")
     return row, await publishing.document_of(row)
@@ -152,10 +153,7 @@ async def upgrade(context: LearnerContext, tenant_id: uuid.UUID, *, actor: Actor
     lesson slot, so completed lessons stay completed."""
     if not context.upgrade_available:
         raise Conflict("You are already on the newest version of this course.")
-    newest = await CoursePackageRow.select(CoursePackageRow.id, CoursePackageRow.version).where(
-        (CoursePackageRow.syllabus_id == context.syllabus_id) & (CoursePackageRow.tenant_id == tenant_id)
-        & (CoursePackageRow.status == PackageStatus.PUBLISHED.value)
-    ).order_by(CoursePackageRow.version, ascending=False).first()
+    newest = await _newest_published(tenant_id, context.syllabus_id)
     changed = await Enrollment.update({Enrollment.package_id: newest["id"], Enrollment.updated_at: _now()}).where(
         (Enrollment.id == context.enrollment_id) & (Enrollment.package_id == context.package_id)
     ).returning(Enrollment.id)
