@@ -97,7 +97,7 @@ def worker() -> None:
     from app.db import POOL_OPTIONS, database_url, engine
     from app.logging import configure_logging
     from app.queue import close_queue, connect_queues
-    from tasks.worker import build_workers
+    from tasks.worker import build_workers, start_workers, stop_workers
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
@@ -117,13 +117,11 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        runners = [asyncio.create_task(worker.start()) for worker in workers]
+        runners = start_workers(workers)
         try:
             await stop.wait()
         finally:
-            for worker in workers:
-                await worker.stop()
-            await asyncio.gather(*runners, return_exceptions=True)
+            await stop_workers(workers, runners, settings)
             await close_queue()
             await engine().close_connection_pool()
 

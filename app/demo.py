@@ -1,6 +1,6 @@
 """Demo data for a new install: two workspaces, one persona per role, and a finished example course
 drafted by the mock LLM through the real pipeline (queue, workers, review), published, with the demo
-learner enrolled. Idempotent."""
+learner enrolled. Idempotent and resumable: each start completes what is missing."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ import time
 import uuid
 
 from app.accounts import services
-from app.accounts.tables import Tenant, User
+from app.accounts.tables import Membership, Tenant, User
 from app.audit.services import SYSTEM, Actor
 from app.authoring import services as authoring
-from app.authoring.tables import GenerationRun, RunStatus
+from app.authoring.tables import Course, GenerationRun, RunKind, RunStatus, Syllabus, SyllabusStatus
 from app.player import services as player
+from app.player.tables import Enrollment
 from app.publishing import services as publishing
 from app.queue import close_queue, connect_queues
 from app.settings import get_settings
 
 DEMO_PASSWORD = "coursewright-demo"
+MOCK = "mock"
 DEMO_USERS = [
     # email, name, role in "Demo Academy", role in "Northwind Training" (None: not a member)
     ("owner@demo.coursewright.dev", "Olivia Owner", "owner", None),
@@ -37,57 +39,107 @@ DEMO_BRIEF = {
 
 
 async def seed_demo() -> bool:
-    """Create the demo workspaces and users unless they exist; returns whether anything was created."""
-    if await Tenant.exists().where(Tenant.slug == "demo"):
-        return False
-    tenants = [await services.create_tenant(name, slug, actor=SYSTEM) for name, slug in DEMO_TENANTS]
+    """Create whatever of the demo data is missing; returns whether anything was created. Every step checks
+    what is there first, so a start that was cut short (killed, crashed) is finished by the next one."""
+    created = False
+    tenants = []
+    for name, slug in DEMO_TENANTS:
+        tenant = await Tenant.select().where(Tenant.slug == slug).first()
+        if tenant is None:
+            tenant, created = await services.create_tenant(name, slug, actor=SYSTEM), True
+        tenants.append(tenant)
     users = {}
     for email, name, *roles in DEMO_USERS:
         user = await User.select(User.id).where(User.email == email).first()
         if user is None:
             user = await services.create_user(email, name, DEMO_PASSWORD, actor=SYSTEM, tenant_id=tenants[0]["id"])
+            created = True
         users[email] = user
         for tenant, role in zip(tenants, roles, strict=True):
-            if role is not None:
+            if role is not None and not await Membership.exists().where(
+                    (Membership.tenant_id == tenant["id"]) & (Membership.user_id == user["id"])):
                 await services.add_membership(tenant["id"], user["id"], role, actor=SYSTEM)
+                created = True
     admin_email, learner_email = DEMO_USERS[1][0], DEMO_USERS[2][0]
-    syllabus_id = await seed_demo_course(tenants[0]["id"], Actor(users[admin_email]["id"], admin_email))
-    await publishing.publish_package(tenants[0]["id"], syllabus_id, actor=Actor(users[admin_email]["id"], admin_email))
+    admin = Actor(users[admin_email]["id"], admin_email)
     learner = Actor(users[learner_email]["id"], learner_email)
-    await player.enroll(tenants[0]["id"], learner.user_id, syllabus_id, actor=learner)
+    return await seed_demo_course(tenants[0]["id"], admin, learner) or created
+
+
+async def seed_demo_course(tenant_id: uuid.UUID, admin: Actor, learner: Actor) -> bool:
+    """Brief -> syllabus -> approval -> content -> approval -> version 1 -> the learner enrolled, exactly as
+    an admin would do it, with the mock LLM whatever LLM_PROVIDER says (it is demo data, and a first start
+    must not spend money or fail on a provider). Returns whether it had anything to do."""
+    from tasks.worker import running_workers
+
+    course = await Course.select().where(
+        (Course.tenant_id == tenant_id) & (Course.title == DEMO_BRIEF["title"])).first()
+    syllabus = await _approved_syllabus(course["id"]) if course else None
+    if syllabus and await publishing.list_versions(tenant_id, syllabus["id"]) and await Enrollment.exists().where(
+            (Enrollment.user_id == learner.user_id) & (Enrollment.syllabus_id == syllabus["id"])):
+        return False
+    await connect_queues()
+    try:
+        async with running_workers(get_settings()):
+            if course is None:
+                brief = authoring.parse_brief(DEMO_BRIEF)
+                run = await authoring.request_course(tenant_id, brief, actor=admin, llm_provider=MOCK)
+                course = {"id": run["course_id"]}
+            syllabus_id = await _demo_syllabus(tenant_id, course["id"], admin)
+            await _demo_content(tenant_id, syllabus_id, admin)
+            if not await publishing.list_versions(tenant_id, syllabus_id):
+                await publishing.publish_package(tenant_id, syllabus_id, actor=admin)
+    finally:
+        await close_queue()
+    await player.enroll(tenant_id, learner.user_id, syllabus_id, actor=learner)
     return True
 
 
-async def seed_demo_course(tenant_id: uuid.UUID, admin: Actor) -> uuid.UUID:
-    """Brief -> syllabus -> approval -> content -> approval, exactly as an admin would do it."""
-    brief = authoring.parse_brief(DEMO_BRIEF)
-    await connect_queues()
-    try:
-        run = await _until_finished(await authoring.request_course(tenant_id, brief, actor=admin))
-        syllabus_id = run["syllabus_id"]
-        await authoring.approve_syllabus(tenant_id, syllabus_id, "Demo course", actor=admin)
-        await _until_finished(await authoring.request_content(tenant_id, syllabus_id, actor=admin))
-        document = authoring.syllabus_doc(await authoring.get_syllabus(tenant_id, syllabus_id))
-        for module in document.modules:
-            await authoring.approve_module(tenant_id, syllabus_id, module.index, "Demo course", actor=admin)
-    finally:
-        await close_queue()
-    return syllabus_id
+async def _demo_syllabus(tenant_id: uuid.UUID, course_id: uuid.UUID, admin: Actor) -> uuid.UUID:
+    """The course's approved syllabus, after finishing, retrying or approving what an earlier start left."""
+    if (approved := await _approved_syllabus(course_id)) is not None:
+        return approved["id"]
+    run = await GenerationRun.select().where(
+        (GenerationRun.course_id == course_id) & (GenerationRun.kind == RunKind.SYLLABUS.value)
+    ).order_by(GenerationRun.created_at, ascending=False).first()
+    run = await _until_finished(run)
+    if run["status"] == RunStatus.FAILED:
+        run = await _until_finished(await authoring.retry_syllabus_run(tenant_id, run["id"], actor=admin))
+    if run["status"] != RunStatus.SUCCEEDED:
+        raise RuntimeError(f"demo syllabus run {run['id']} ended {run['status']}: {run['error']}")
+    await authoring.approve_syllabus(tenant_id, run["syllabus_id"], "Demo course", actor=admin)
+    return run["syllabus_id"]
 
 
-async def _until_finished(run: dict, timeout: float = 300) -> dict:
-    """Run the real workers in this process until the generation run finishes."""
-    from tasks.worker import running_workers
+async def _demo_content(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, admin: Actor) -> None:
+    run = await authoring.content_run_for(syllabus_id)
+    if run is None:
+        run = await authoring.request_content(tenant_id, syllabus_id, actor=admin, llm_provider=MOCK)
+    run = await _until_finished(run)
+    if run["failed"]:
+        await _until_finished(await authoring.regenerate_failed(tenant_id, run["id"], actor=admin))
+        run = await _until_finished(run)
+    if run["status"] != RunStatus.SUCCEEDED:
+        raise RuntimeError(f"demo content run {run['id']} ended {run['status']}: {run['error']}")
+    document = authoring.syllabus_doc(await authoring.get_syllabus(tenant_id, syllabus_id))
+    for module in document.modules:
+        await authoring.approve_module(tenant_id, syllabus_id, module.index, "Demo course", actor=admin)
 
+
+async def _approved_syllabus(course_id: uuid.UUID) -> dict | None:
+    return await Syllabus.select(Syllabus.id).where(
+        (Syllabus.course_id == course_id) & (Syllabus.status == SyllabusStatus.APPROVED.value)).first()
+
+
+async def _until_finished(run: dict, timeout: float = 600) -> dict:
+    """Wait while the workers of this process (or any other) finish the generation run. An earlier start
+    that was killed may have left items whose lease must expire first (GENERATION_LEASE_SECONDS)."""
     deadline = time.monotonic() + timeout
-    async with running_workers(get_settings()):
-        while time.monotonic() < deadline:
-            row = await GenerationRun.select().where(GenerationRun.id == run["id"]).first()
-            if row["status"] not in (RunStatus.QUEUED, RunStatus.RUNNING):
-                if row["status"] != RunStatus.SUCCEEDED:
-                    raise RuntimeError(f"demo generation run {run['id']} ended {row['status']}: {row['error']}")
-                return row
-            await asyncio.sleep(0.05)
+    while time.monotonic() < deadline:
+        row = await GenerationRun.select().where(GenerationRun.id == run["id"]).first()
+        if row["status"] not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return row
+        await asyncio.sleep(0.05)
     raise TimeoutError(f"demo generation run {run['id']} did not finish in {timeout} s")
 
 

@@ -23,5 +23,9 @@ LLM_TOKENS = Counter("coursewright_llm_tokens_total", "LLM tokens", ["operation"
 LLM_COST = Counter("coursewright_llm_cost_usd_total", "Estimated LLM cost in USD", ["operation", "model"])
 GENERATED_ITEMS = Counter("coursewright_generated_items_total", "Generated artifacts by kind and outcome",
                           ["kind", "outcome"])
+GENERATION_RECOVERIES = Counter(
+    "coursewright_generation_recoveries_total",
+    "Generation work moved on without its worker: released on stop, re-queued or failed after a lost lease, re-woken",
+    ["kind", "action"])
 DB_QUERIES_PER_REQUEST = Histogram("coursewright_db_queries_per_request", "SQL queries per HTTP request",
                                    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 50))

@@ -57,7 +57,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_max_retries: int
     llm_prices: dict[str, tuple[float, float]]
     mock_llm_latency_ms: int
+    mock_llm_call_log: Path | None
     generation_concurrency: int
+    generation_lease_seconds: int
+    generation_max_lost_attempts: int
+    worker_shutdown_grace_seconds: int
     expose_query_count: bool
     bench_reference_endpoint: bool
 
@@ -239,7 +243,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         llm_max_retries=_get(environ, "LLM_MAX_RETRIES", _parse_int(0, 10), 3),
         llm_prices=_get(environ, "LLM_PRICES", _parse_prices, dict(DEFAULT_LLM_PRICES)),
         mock_llm_latency_ms=_get(environ, "MOCK_LLM_LATENCY_MS", _parse_int(0, 60_000), 0),
+        mock_llm_call_log=_get(environ, "MOCK_LLM_CALL_LOG", lambda _n, raw: Path(raw.strip()).resolve(), None),
         generation_concurrency=_get(environ, "GENERATION_CONCURRENCY", _parse_int(1, 64), 8),
+        generation_lease_seconds=_get(environ, "GENERATION_LEASE_SECONDS", _parse_int(4, 3600), 120),
+        generation_max_lost_attempts=_get(environ, "GENERATION_MAX_LOST_ATTEMPTS", _parse_int(1, 20), 3),
+        worker_shutdown_grace_seconds=_get(environ, "WORKER_SHUTDOWN_GRACE_SECONDS", _parse_int(0, 600), 10),
         expose_query_count=_get(environ, "EXPOSE_QUERY_COUNT", _parse_bool, False),
         bench_reference_endpoint=_get(environ, "BENCH_REFERENCE_ENDPOINT", _parse_bool, False),
     )

@@ -15,24 +15,32 @@ from typing import Any
 import structlog
 from saq import CronJob, Worker
 
+from app.jobs.lease import drain
 from app.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS
 from app.queue import GENERATION_QUEUE, QUEUE_NAME, get_queue
 from app.settings import Settings
-from tasks.authoring import fail_lost_generation, generate_item, generate_syllabus
+from tasks.authoring import generate_item, generate_syllabus, sweep_generation
 from tasks.housekeeping import purge_expired_sessions
 from tasks.jobs import fail_lost_jobs, recompute_tenant_stats
 
 log = structlog.get_logger("coursewright.worker")
 
 FUNCTIONS = {
-    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, fail_lost_generation],
+    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, sweep_generation],
     GENERATION_QUEUE: [generate_syllabus, generate_item],
 }
-CRON_JOBS = [
-    CronJob(purge_expired_sessions, cron="17 * * * *", timeout=purge_expired_sessions.saq_timeout, retries=1),
-    CronJob(fail_lost_jobs, cron="*/5 * * * *", timeout=fail_lost_jobs.saq_timeout, retries=1),
-    CronJob(fail_lost_generation, cron="*/5 * * * *", timeout=fail_lost_generation.saq_timeout, retries=1),
-]
+
+
+def cron_jobs(settings: Settings) -> list[CronJob]:
+    # The generation sweeper runs four times per lease, so lost work waits at most about 1.25 leases.
+    # SAQ's cron takes a sixth field for seconds.
+    sweep_every = max(1, min(59, settings.generation_lease_seconds // 4))
+    return [
+        CronJob(purge_expired_sessions, cron="17 * * * *", timeout=purge_expired_sessions.saq_timeout, retries=1),
+        CronJob(fail_lost_jobs, cron="*/5 * * * *", timeout=fail_lost_jobs.saq_timeout, retries=1),
+        CronJob(sweep_generation, cron=f"* * * * * */{sweep_every}", timeout=sweep_generation.saq_timeout,
+                retries=1, unique=True),
+    ]
 
 
 async def before_process(ctx: dict[str, Any]) -> None:
@@ -71,13 +79,15 @@ def build_workers(settings: Settings, *, in_process: bool) -> list[Worker]:
         QuietWorker(
             get_queue(name),
             functions=FUNCTIONS[name],
-            cron_jobs=CRON_JOBS if name == QUEUE_NAME else None,
+            cron_jobs=cron_jobs(settings) if name == QUEUE_NAME else None,
             concurrency=concurrency[name],
             before_process=[before_process],
             after_process=[after_process],
-            # A standalone worker lets running jobs finish on SIGTERM; in-process, stopping the dev server
-            # should be immediate. A job cut off either way is marked FAILED by the lost-job sweepers.
-            shutdown_grace_period_s=None if in_process else 20,
+            # Generation gets its grace period from stop_workers() (drain), before SAQ stops: SAQ then
+            # cancels at once, and a job it cancels goes back to its queue. Short jobs on the default queue
+            # get the same grace from SAQ itself when the worker runs standalone.
+            shutdown_grace_period_s=None if in_process or name == GENERATION_QUEUE
+            else settings.worker_shutdown_grace_seconds,
         )
         for name in (QUEUE_NAME, GENERATION_QUEUE)
     ]
@@ -88,21 +98,36 @@ def _report_exit(task: asyncio.Task) -> None:
         log.error("alert:worker_crashed", worker=task.get_name(), error=repr(task.exception()))
 
 
-@contextlib.asynccontextmanager
-async def running_workers(settings: Settings) -> AsyncIterator[list[Worker]]:
-    """Run this process's in-process workers for the duration of the block (web app lifespan, demo
-    seeding, benchmarks); stops them on the way out. The queues must be connected first."""
-    workers = build_workers(settings, in_process=True)
+def start_workers(workers: list[Worker]) -> list[asyncio.Task]:
+    drain.open()
     runners = []
     for worker in workers:
         runners.append(asyncio.create_task(worker.start(), name=f"saq-worker-{worker.queue.name}"))
         runners[-1].add_done_callback(_report_exit)
+    return runners
+
+
+async def stop_workers(workers: list[Worker], runners: list[asyncio.Task], settings: Settings) -> None:
+    """Graceful stop: no new claims, running generation gets the grace period, what is left goes back to
+    QUEUED with a fresh wake-up (app/jobs/lease.py), then the SAQ workers stop."""
+    released = await drain.stop(settings.worker_shutdown_grace_seconds)
+    log.info("workers_stopping", released=released)
+    for worker in workers:
+        await worker.stop()
+    for runner in runners:
+        runner.cancel()
+    for runner in runners:
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+
+@contextlib.asynccontextmanager
+async def running_workers(settings: Settings) -> AsyncIterator[list[Worker]]:
+    """Run this process's in-process workers for the duration of the block (web app lifespan, demo
+    seeding, benchmarks); stops them gracefully on the way out. The queues must be connected first."""
+    workers = build_workers(settings, in_process=True)
+    runners = start_workers(workers)
     try:
         yield workers
     finally:
-        for worker in workers:
-            await worker.stop()
-        for runner in runners:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+        await stop_workers(workers, runners, settings)

@@ -23,7 +23,7 @@ from app.authoring.schemas import (
     TeachingStyle,
 )
 from app.authoring.tables import ItemKind, ItemStatus, RunKind, RunStatus
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput
 from app.llm import usage
 from app.publishing import services as publishing
 from app.web.auth import actor_of, current_user, requires_admin
@@ -56,9 +56,11 @@ async def courses(request: Request) -> Response:
 
 
 def _brief_form(request: Request, form: CourseBriefForm | None = None, error: str | None = None,
-                status_code: int = 200) -> Response:
+                status_code: int = 200, course: dict | None = None) -> Response:
+    """The brief form: a new course, or (with `course`) the brief of an existing one to draft again."""
     return render(request, "authoring/new_course.html", status_code=status_code, form=form or CourseBriefForm(),
-                  error=error, levels=LEVELS, styles=STYLES, common_constraints=COMMON_CONSTRAINTS, nav="courses")
+                  error=error, levels=LEVELS, styles=STYLES, common_constraints=COMMON_CONSTRAINTS, course=course,
+                  nav="courses")
 
 
 @get("/admin/courses/new", **ADMIN)
@@ -85,6 +87,23 @@ async def course_detail(request: Request, course_id: uuid.UUID) -> Response:
                   runs=await services.course_runs(tenant, course_id), nav="courses")
 
 
+@get("/admin/courses/{course_id:uuid}/brief", **ADMIN)
+async def edit_brief(request: Request, course_id: uuid.UUID) -> Response:
+    course = await services.get_course(_tenant(request), course_id)
+    return _brief_form(request, CourseBriefForm.from_brief(msgspec.json.decode(course["brief"])), course=course)
+
+
+@post("/admin/courses/{course_id:uuid}/brief", **ADMIN)
+async def update_brief(request: Request, course_id: uuid.UUID, data: Annotated[CourseBriefForm, Form]) -> Response:
+    course = await services.get_course(_tenant(request), course_id)
+    try:
+        brief = services.parse_brief(data.as_brief_data())
+        run = await services.update_brief(_tenant(request), course_id, brief, actor=actor_of(request))
+    except (InvalidInput, Conflict) as exc:
+        return _brief_form(request, data, exc.message, status_code=exc.status_code, course=course)
+    return redirect(f"/admin/runs/{run['id']}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Generation progress
 
@@ -95,6 +114,20 @@ async def run_detail(request: Request, run_id: uuid.UUID) -> Response:
     course = await services.get_course(_tenant(request), run["course_id"])
     return render(request, "authoring/run.html", partial="authoring/_run.html", run=run, course=course,
                   RunKind=RunKind, RunStatus=RunStatus, nav="courses")
+
+
+@post("/admin/runs/{run_id:uuid}/retry", **ADMIN)
+async def retry_run(request: Request, run_id: uuid.UUID) -> Response:
+    run = await services.retry_syllabus_run(_tenant(request), run_id, actor=actor_of(request))
+    return redirect(f"/admin/runs/{run['id']}")
+
+
+@post("/admin/runs/{run_id:uuid}/regenerate-failed", **ADMIN)
+async def regenerate_failed(request: Request, run_id: uuid.UUID) -> Response:
+    run = await services.regenerate_failed(_tenant(request), run_id, actor=actor_of(request))
+    flash(request, "info", f"Regenerating {run['total']} failed item{'s' if run['total'] != 1 else ''}; "
+                           "what waited for them follows by itself.")
+    return redirect(f"/admin/runs/{run['id']}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,6 +227,7 @@ async def item_detail(request: Request, item_id: uuid.UUID) -> Response:
     item = await services.get_item(tenant, item_id)
     syllabus = await services.get_syllabus(tenant, item["syllabus_id"])
     return render(request, "authoring/item.html", item=item, doc=services.item_doc(item),
+                  blockers=await services.blocking_lessons(item),
                   generation=msgspec.json.decode(item["generation"]) if item["generation"] else None,
                   syllabus=syllabus, course=await services.get_course(tenant, syllabus["course_id"]),
                   nav="review")
@@ -241,7 +275,8 @@ async def ai_usage(request: Request, days: int = 30) -> Response:
 
 
 ROUTES = [
-    courses, new_course, create_course, course_detail, run_detail, syllabus_detail, syllabus_json,
+    courses, new_course, create_course, course_detail, edit_brief, update_brief, run_detail, retry_run,
+    regenerate_failed, syllabus_detail, syllabus_json,
     approve_syllabus, reject_syllabus, regenerate_syllabus, generate_content, approve_module, review_queue,
     item_detail, item_json, approve_item, reject_item, regenerate_item, ai_usage,
 ]

@@ -162,6 +162,15 @@ class CourseBriefForm(msgspec.Struct):
     constraints: list[str] | str = []
     other_constraints: str = ""
 
+    @classmethod
+    def from_brief(cls, brief: dict) -> CourseBriefForm:
+        """The form as the admin would have filled it in for a stored brief (to edit it)."""
+        common = [c for c in brief["constraints"] if c in COMMON_CONSTRAINTS]
+        other = [c for c in brief["constraints"] if c not in COMMON_CONSTRAINTS]
+        return cls(title=brief["title"], audience=brief["audience"], level=brief["level"],
+                   time_budget_hours=f"{brief['time_budget_hours']:g}", teaching_style=brief["teaching_style"],
+                   constraints=common, other_constraints=", ".join(other))
+
     def as_brief_data(self) -> dict:
         picked = [self.constraints] if isinstance(self.constraints, str) else list(self.constraints)
         picked += [part for part in self.other_constraints.split(",")]

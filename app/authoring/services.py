@@ -9,9 +9,7 @@ must change exactly one row; PostgreSQL triggers are the backstop (see app/autho
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 import msgspec
@@ -19,9 +17,16 @@ import structlog
 
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
-from app.authoring.normalize import normalize_lesson, normalize_syllabus, tidy
-from app.authoring.schemas import CourseBrief, Lesson, Project, Quiz
-from app.authoring.schemas import Syllabus as SyllabusDoc
+from app.authoring import generation
+from app.authoring.generation import (  # noqa: F401  (re-exported: the document helpers live with the generator)
+    OUTPUT_TYPES,
+    QUIZ_QUESTIONS,
+    canonical_json,
+    content_hash,
+    item_doc,
+    syllabus_doc,
+)
+from app.authoring.schemas import CourseBrief
 from app.authoring.tables import (
     ContentItem,
     Course,
@@ -35,28 +40,12 @@ from app.authoring.tables import (
 )
 from app.db import engine
 from app.errors import Conflict, InvalidInput, NotFound
-from app.llm.generate import GenerationFailed, generate
-from app.metrics import GENERATED_ITEMS
-from app.queue import enqueue
 
 log = structlog.get_logger(__name__)
-QUIZ_QUESTIONS = 5
-OPEN_ITEM_STATES = (ItemStatus.PENDING, ItemStatus.GENERATING, ItemStatus.DRAFT, ItemStatus.FAILED,
-                    ItemStatus.REJECTED)
-OUTPUT_TYPES: dict[str, type] = {ItemKind.LESSON: Lesson, ItemKind.QUIZ: Quiz, ItemKind.PROJECT: Project}
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def canonical_json(value: Any) -> bytes:
-    """Stable bytes for a typed document: field order from the type, no whitespace."""
-    return msgspec.json.encode(value)
-
-
-def content_hash(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
 def _clean_text(raw: str | None, label: str, limit: int = 2000, required: bool = False) -> str | None:
@@ -104,16 +93,6 @@ async def get_item(tenant_id: uuid.UUID, item_id: uuid.UUID) -> dict[str, Any]:
     return row
 
 
-def syllabus_doc(row: dict[str, Any]) -> SyllabusDoc:
-    return msgspec.json.decode(row["content"], type=SyllabusDoc)
-
-
-def item_doc(row: dict[str, Any]) -> Lesson | Quiz | Project | None:
-    if row["content"] is None:
-        return None
-    return msgspec.json.decode(row["content"], type=OUTPUT_TYPES[row["kind"]])
-
-
 # ---------------------------------------------------------------------------------------------
 # Courses and syllabus drafts
 
@@ -126,14 +105,16 @@ def parse_brief(data: dict[str, Any]) -> CourseBrief:
         raise InvalidInput(f"Check the course brief: {exc}.") from None
 
 
-async def request_course(tenant_id: uuid.UUID, brief: CourseBrief, *, actor: Actor) -> dict[str, Any]:
+async def request_course(tenant_id: uuid.UUID, brief: CourseBrief, *, actor: Actor,
+                         llm_provider: str | None = None) -> dict[str, Any]:
     """A new course and the run that drafts its syllabus; the worker does the drafting."""
     async with engine().transaction():
         course = (await Course.insert(Course(
             tenant_id=tenant_id, title=brief.title, brief=canonical_json(brief).decode(), created_by=actor.user_id,
         )).returning(*Course.all_columns()))[0]
-        run = await _insert_run(tenant_id, course["id"], RunKind.SYLLABUS, actor=actor, total=1)
-    await _enqueue_syllabus(run)
+        run = await _insert_run(tenant_id, course["id"], RunKind.SYLLABUS, actor=actor, total=1,
+                                llm_provider=llm_provider)
+    await generation.wake_syllabus_run(run["id"], run["queued_at"])
     await audit(AuditAction.COURSE_REQUESTED, actor=actor, tenant_id=tenant_id, entity_type="course",
                 entity_id=course["id"], metadata={"title": brief.title, "run_id": str(run["id"])})
     return run
@@ -148,89 +129,64 @@ async def regenerate_syllabus(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, inst
         raise Conflict(f"Only a draft or rejected syllabus can be redrafted; this one is {syllabus['status']}.")
     run = await _insert_run(tenant_id, syllabus["course_id"], RunKind.SYLLABUS, actor=actor, total=1,
                             source_id=syllabus_id, instruction=instruction)
-    await _enqueue_syllabus(run)
+    await generation.wake_syllabus_run(run["id"], run["queued_at"])
     await audit(AuditAction.SYLLABUS_REGENERATION_REQUESTED, actor=actor, tenant_id=tenant_id,
                 entity_type="syllabus", entity_id=syllabus_id,
                 metadata={"instruction": instruction, "run_id": str(run["id"])})
     return run
 
 
+async def retry_syllabus_run(tenant_id: uuid.UUID, run_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
+    """A failed syllabus run again, as a new run with the same brief, starting point and instruction."""
+    failed = await get_run(tenant_id, run_id)
+    if failed["kind"] != RunKind.SYLLABUS or failed["status"] != RunStatus.FAILED:
+        raise Conflict("Only a failed syllabus draft can be tried again; this run is "
+                       f"{failed['status'].lower()}.")
+    source_id = failed["source_id"]
+    if source_id is not None:
+        source = await get_syllabus(tenant_id, source_id)
+        if source["status"] not in (SyllabusStatus.DRAFT, SyllabusStatus.REJECTED):
+            raise Conflict(f"The draft this run started from is {source['status'].lower()} now; "
+                           "redraft from the course's current syllabus instead.")
+    run = await _insert_run(tenant_id, failed["course_id"], RunKind.SYLLABUS, actor=actor, total=1,
+                            source_id=source_id, instruction=failed["instruction"],
+                            llm_provider=failed["llm_provider"])
+    await generation.wake_syllabus_run(run["id"], run["queued_at"])
+    await audit(AuditAction.SYLLABUS_RUN_RETRIED, actor=actor, tenant_id=tenant_id, entity_type="generation_run",
+                entity_id=run_id, metadata={"new_run_id": str(run["id"])})
+    return run
+
+
+async def update_brief(tenant_id: uuid.UUID, course_id: uuid.UUID, brief: CourseBrief, *,
+                       actor: Actor) -> dict[str, Any]:
+    """Change the brief of a course that has no approved syllabus yet, and draft a syllabus from it."""
+    course = await get_course(tenant_id, course_id)
+    if await Syllabus.exists().where((Syllabus.course_id == course_id)
+                                     & (Syllabus.status == SyllabusStatus.APPROVED.value)):
+        raise Conflict("This course has an approved syllabus, so its brief is settled; "
+                       "redraft or revise the syllabus instead.")
+    async with engine().transaction():
+        await Course.update({Course.title: brief.title, Course.brief: canonical_json(brief).decode()}).where(
+            Course.id == course_id)
+        run = await _insert_run(tenant_id, course_id, RunKind.SYLLABUS, actor=actor, total=1)
+    await generation.wake_syllabus_run(run["id"], run["queued_at"])
+    await audit(AuditAction.COURSE_BRIEF_UPDATED, actor=actor, tenant_id=tenant_id, entity_type="course",
+                entity_id=course_id, metadata={"previous": msgspec.json.decode(course["brief"]),
+                                               "run_id": str(run["id"])})
+    return run
+
+
 async def _insert_run(tenant_id: uuid.UUID, course_id: uuid.UUID, kind: RunKind, *, actor: Actor, total: int,
                       syllabus_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None,
-                      instruction: str | None = None, status: RunStatus = RunStatus.QUEUED) -> dict[str, Any]:
+                      instruction: str | None = None, status: RunStatus = RunStatus.QUEUED,
+                      llm_provider: str | None = None) -> dict[str, Any]:
+    now = _now()
     return (await GenerationRun.insert(GenerationRun(
         tenant_id=tenant_id, course_id=course_id, kind=kind.value, total=total, syllabus_id=syllabus_id,
         source_id=source_id, instruction=instruction, created_by=actor.user_id, status=status.value,
-        started_at=_now() if status == RunStatus.RUNNING else None,
+        started_at=now if status == RunStatus.RUNNING else None, llm_provider=llm_provider,
+        queued_at=now if status == RunStatus.QUEUED else None,
     )).returning(*GenerationRun.all_columns()))[0]
-
-
-async def _enqueue_syllabus(run: dict[str, Any]) -> None:
-    from tasks.authoring import generate_syllabus  # tasks import this module
-
-    try:
-        await enqueue(generate_syllabus, run_id=str(run["id"]))
-    except Exception as exc:
-        await _finish_run(run["id"], RunStatus.FAILED, error=f"Could not enqueue: {exc}")
-        raise
-
-
-async def run_syllabus_generation(run_id: uuid.UUID) -> dict[str, Any]:
-    """Worker: draft (or redraft) a syllabus. Safe to run twice: only the claim winner works."""
-    run = await _claim_run(run_id)
-    if run is None:
-        return {"run_id": str(run_id), "skipped": True}
-    course = (await Course.select().where(Course.id == run["course_id"]).first())
-    brief = msgspec.json.decode(course["brief"], type=CourseBrief)
-    previous = await Syllabus.select().where(Syllabus.id == run["source_id"]).first() if run["source_id"] else None
-    variables = {
-        "brief": msgspec.to_builtins(brief),
-        "instruction": run["instruction"],
-        "previous": msgspec.json.decode(previous["content"]) if previous else None,
-    }
-    try:
-        generated = await generate("syllabus", SyllabusDoc, variables, tenant_id=run["tenant_id"], run_id=run_id)
-    except GenerationFailed as exc:
-        GENERATED_ITEMS.labels(kind="SYLLABUS", outcome="failed").inc()
-        await _finish_run(run_id, RunStatus.FAILED, error="\n".join(exc.errors), failed=1)
-        return {"run_id": str(run_id), "status": "FAILED", "errors": exc.errors}
-    document = normalize_syllabus(generated.value, brief)
-    async with engine().transaction():
-        revision = await Syllabus.count().where(Syllabus.course_id == run["course_id"]) + 1
-        syllabus = (await Syllabus.insert(Syllabus(
-            tenant_id=run["tenant_id"], course_id=run["course_id"], revision=revision,
-            content=canonical_json(document).decode(), content_hash=content_hash(document),
-            generation=msgspec.json.encode(generated.metadata).decode(), run_id=run_id,
-            supersedes_id=run["source_id"], instruction=run["instruction"], created_by=run["created_by"],
-        )).returning(Syllabus.id))[0]
-        if previous is not None:
-            # The redraft replaces the draft it started from (unless that was approved meanwhile).
-            await Syllabus.update({Syllabus.status: SyllabusStatus.SUPERSEDED.value}).where(
-                (Syllabus.id == previous["id"])
-                & Syllabus.status.is_in([SyllabusStatus.DRAFT.value, SyllabusStatus.REJECTED.value])
-            )
-        await GenerationRun.update({GenerationRun.syllabus_id: syllabus["id"]}).where(GenerationRun.id == run_id)
-        await _finish_run(run_id, RunStatus.SUCCEEDED, done=1)
-    GENERATED_ITEMS.labels(kind="SYLLABUS", outcome="draft").inc()
-    return {"run_id": str(run_id), "status": "SUCCEEDED", "syllabus_id": str(syllabus["id"])}
-
-
-async def _claim_run(run_id: uuid.UUID) -> dict[str, Any] | None:
-    rows = await GenerationRun.update(
-        {GenerationRun.status: RunStatus.RUNNING.value, GenerationRun.started_at: _now()}
-    ).where((GenerationRun.id == run_id) & (GenerationRun.status == RunStatus.QUEUED.value)).returning(
-        *GenerationRun.all_columns()
-    )
-    return rows[0] if rows else None
-
-
-async def _finish_run(run_id: uuid.UUID, status: RunStatus, *, error: str | None = None, done: int = 0,
-                      failed: int = 0) -> None:
-    await GenerationRun.update({
-        GenerationRun.status: status.value, GenerationRun.error: error, GenerationRun.finished_at: _now(),
-        GenerationRun.done: GenerationRun.done + done, GenerationRun.failed: GenerationRun.failed + failed,
-    }).where((GenerationRun.id == run_id) & GenerationRun.status.is_in([RunStatus.QUEUED.value,
-                                                                         RunStatus.RUNNING.value]))
 
 
 async def approve_syllabus(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, note: str | None, *,
@@ -267,7 +223,10 @@ async def reject_syllabus(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, reason: 
 # Content generation: fan-out per module, lessons -> quiz per lesson -> project per module
 
 
-async def request_content(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
+async def request_content(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *, actor: Actor,
+                          llm_provider: str | None = None) -> dict[str, Any]:
+    """One item per lesson, quiz and project. Lessons are queued at once; a quiz waits for its lesson and a
+    project for its module's lessons (generation.resolve_dependents queues them)."""
     syllabus = await get_syllabus(tenant_id, syllabus_id)
     if syllabus["status"] != SyllabusStatus.APPROVED:
         raise Conflict("Content can only be generated from an approved syllabus. Approve the syllabus first.")
@@ -280,215 +239,23 @@ async def request_content(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *, actor
     slots += [(ItemKind.QUIZ, m.index, lesson.index, f"Quiz: {lesson.title}")
               for m in document.modules for lesson in m.lessons]
     slots += [(ItemKind.PROJECT, m.index, None, f"Project: {m.title}") for m in document.modules]
+    now = _now()
     async with engine().transaction():
         run = await _insert_run(tenant_id, syllabus["course_id"], RunKind.CONTENT, actor=actor, total=len(slots),
-                                syllabus_id=syllabus_id, status=RunStatus.RUNNING)
-        await ContentItem.insert(*[
+                                syllabus_id=syllabus_id, status=RunStatus.RUNNING, llm_provider=llm_provider)
+        lessons = await ContentItem.insert(*[
             ContentItem(tenant_id=tenant_id, syllabus_id=syllabus_id, run_id=run["id"], kind=kind.value,
-                        module_index=module, lesson_index=lesson, title=title[:200], created_by=actor.user_id)
+                        module_index=module, lesson_index=lesson, title=title[:200], created_by=actor.user_id,
+                        status=(ItemStatus.QUEUED if kind == ItemKind.LESSON else ItemStatus.PENDING).value,
+                        queued_at=now if kind == ItemKind.LESSON else None)
             for kind, module, lesson, title in slots
-        ])
-    lessons = await ContentItem.select(ContentItem.id).where(
-        (ContentItem.run_id == run["id"]) & (ContentItem.kind == ItemKind.LESSON.value)
-    ).order_by(ContentItem.module_index).order_by(ContentItem.lesson_index)
+        ]).returning(ContentItem.id, ContentItem.kind)
     for item in lessons:
-        await _enqueue_item(item["id"])
+        if item["kind"] == ItemKind.LESSON:
+            await generation.wake_item(item["id"], now)
     await audit(AuditAction.CONTENT_GENERATION_REQUESTED, actor=actor, tenant_id=tenant_id, entity_type="syllabus",
                 entity_id=syllabus_id, metadata={"run_id": str(run["id"]), "items": len(slots)})
     return run
-
-
-async def _enqueue_item(item_id: uuid.UUID) -> None:
-    from tasks.authoring import generate_item
-
-    try:
-        await enqueue(generate_item, key=f"generate_item:{item_id}", item_id=str(item_id))
-    except Exception as exc:
-        await _fail_item(item_id, f"Could not enqueue: {exc}", from_status=ItemStatus.PENDING)
-        raise
-
-
-async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
-    """Worker: generate one lesson, quiz or project. Safe to run twice: only the claim winner works."""
-    claimed = await ContentItem.update({ContentItem.status: ItemStatus.GENERATING.value}).where(
-        (ContentItem.id == item_id) & (ContentItem.status == ItemStatus.PENDING.value)
-    ).returning(*ContentItem.all_columns())
-    if not claimed:
-        return {"item_id": str(item_id), "skipped": True}
-    item = claimed[0]
-    document = await _syllabus_document(item["syllabus_id"])
-    try:
-        variables = await _item_variables(item, document)
-        generated = await generate(item["kind"].lower(), OUTPUT_TYPES[item["kind"]], variables,
-                                   tenant_id=item["tenant_id"], run_id=item["run_id"],
-                                   check=_quiz_rules if item["kind"] == ItemKind.QUIZ else None)
-    except (GenerationFailed, _MissingDependency) as exc:
-        error = "\n".join(exc.errors) if isinstance(exc, GenerationFailed) else str(exc)
-        await _fail_item(item_id, error, from_status=ItemStatus.GENERATING)
-        await _after_item(item)
-        return {"item_id": str(item_id), "status": "FAILED", "error": error}
-    value = generated.value
-    if item["kind"] == ItemKind.LESSON:
-        outline = document.modules[item["module_index"] - 1].lessons[item["lesson_index"] - 1]
-        value = normalize_lesson(value, outline, document.course.level)
-    else:
-        value = tidy(value)
-    async with engine().transaction():  # the draft and its run's counter commit together
-        stored = await ContentItem.update({
-            ContentItem.status: ItemStatus.DRAFT.value, ContentItem.content: canonical_json(value).decode(),
-            ContentItem.content_hash: content_hash(value), ContentItem.generated_at: _now(),
-            ContentItem.generation: msgspec.json.encode(generated.metadata).decode(), ContentItem.error: None,
-        }).where((ContentItem.id == item_id) & (ContentItem.status == ItemStatus.GENERATING.value)).returning(
-            ContentItem.id
-        )
-        if not stored:
-            raise RuntimeError(f"content item {item_id} left GENERATING while it was being generated")
-        await _count_run(item["run_id"], done=1)
-    GENERATED_ITEMS.labels(kind=item["kind"], outcome="draft").inc()
-    await _after_item(item)
-    return {"item_id": str(item_id), "status": "DRAFT", "repairs": generated.metadata.repairs}
-
-
-class _MissingDependency(Exception):
-    pass
-
-
-def _quiz_rules(quiz: Quiz) -> str | None:
-    """Rules for newly generated quizzes. They are checked at generation, not in the Quiz type, because
-    the type also decodes published packages, which must stay readable when a rule is added later."""
-    if len(quiz.questions) != QUIZ_QUESTIONS:
-        return f"expected exactly {QUIZ_QUESTIONS} questions, got {len(quiz.questions)} - at `$.questions`"
-    if len({q.question.strip().lower() for q in quiz.questions}) != len(quiz.questions):
-        return "each question must be asked only once - at `$.questions`"
-    return None
-
-
-async def _item_variables(item: dict[str, Any], document: SyllabusDoc) -> dict[str, Any]:
-    module = document.modules[item["module_index"] - 1]
-    base = {
-        "course": msgspec.to_builtins(document.course),
-        "instruction": item["instruction"],
-        "previous": msgspec.json.decode(prev["content"]) if (prev := await _superseded(item)) else None,
-    }
-    module_head = {"index": module.index, "title": module.title, "summary": module.summary}
-    if item["kind"] == ItemKind.PROJECT:
-        return {**base, "module": {**module_head, "lessons": msgspec.to_builtins(module.lessons)}}
-    outline = module.lessons[item["lesson_index"] - 1]
-    if item["kind"] == ItemKind.LESSON:
-        return {**base, "module": module_head, "lesson": msgspec.to_builtins(outline),
-                "lesson_titles_in_module": [lesson.title for lesson in module.lessons]}
-    lesson = await _lesson_content(item["syllabus_id"], item["module_index"], item["lesson_index"])
-    if lesson is None:
-        raise _MissingDependency("The lesson this quiz is about has no generated content yet; "
-                                 "regenerate the lesson, then this quiz.")
-    return {**base, "module": module_head, "lesson_outline": msgspec.to_builtins(outline),
-            "lesson": lesson, "question_count": QUIZ_QUESTIONS}
-
-
-async def _superseded(item: dict[str, Any]) -> dict[str, Any] | None:
-    if item["supersedes_id"] is None:
-        return None
-    previous = await ContentItem.select(ContentItem.content).where(ContentItem.id == item["supersedes_id"]).first()
-    return previous if previous and previous["content"] else None
-
-
-async def _lesson_content(syllabus_id: uuid.UUID, module_index: int, lesson_index: int) -> dict | None:
-    row = await ContentItem.select(ContentItem.content).where(
-        (ContentItem.syllabus_id == syllabus_id) & (ContentItem.kind == ItemKind.LESSON.value)
-        & (ContentItem.module_index == module_index) & (ContentItem.lesson_index == lesson_index)
-        & ContentItem.status.is_in([ItemStatus.DRAFT.value, ItemStatus.APPROVED.value])
-    ).order_by(ContentItem.created_at, ascending=False).first()
-    return msgspec.json.decode(row["content"]) if row else None
-
-
-async def _fail_item(item_id: uuid.UUID, error: str, *, from_status: ItemStatus) -> None:
-    failed = await ContentItem.update({ContentItem.status: ItemStatus.FAILED.value, ContentItem.error: error}).where(
-        (ContentItem.id == item_id) & (ContentItem.status == from_status.value)
-    ).returning(ContentItem.run_id, ContentItem.kind)
-    if failed:
-        GENERATED_ITEMS.labels(kind=failed[0]["kind"], outcome="failed").inc()
-        log.error("alert:generation_failed", item_id=str(item_id), kind=failed[0]["kind"], error=error[:500])
-        await _count_run(failed[0]["run_id"], failed=1)
-
-
-async def _count_run(run_id: uuid.UUID | None, *, done: int = 0, failed: int = 0) -> None:
-    """Count one finished item; the run that reaches its total finishes (PARTIAL when some failed)."""
-    if run_id is None:
-        return
-    rows = await GenerationRun.update({
-        GenerationRun.done: GenerationRun.done + done, GenerationRun.failed: GenerationRun.failed + failed,
-    }).where(GenerationRun.id == run_id).returning(GenerationRun.done, GenerationRun.failed, GenerationRun.total)
-    counts = rows[0]
-    if counts["done"] + counts["failed"] >= counts["total"]:
-        status = RunStatus.SUCCEEDED if counts["failed"] == 0 else (
-            RunStatus.FAILED if counts["done"] == 0 else RunStatus.PARTIAL)
-        await GenerationRun.update({GenerationRun.status: status.value, GenerationRun.finished_at: _now()}).where(
-            (GenerationRun.id == run_id) & (GenerationRun.status == RunStatus.RUNNING.value)
-        )
-
-
-DEPENDENTS_SQL = """
-SELECT
-  (SELECT id FROM content_item WHERE run_id = {} AND module_index = {} AND kind = 'QUIZ' AND lesson_index = {}
-      AND status = 'PENDING') AS quiz_id,
-  (SELECT count(*) FROM content_item WHERE run_id = {} AND module_index = {} AND kind = 'LESSON'
-      AND status IN ('PENDING', 'GENERATING')) AS unsettled_lessons,
-  (SELECT id FROM content_item WHERE run_id = {} AND module_index = {} AND kind = 'PROJECT'
-      AND status = 'PENDING') AS project_id
-"""
-
-
-async def _after_item(item: dict[str, Any]) -> None:
-    """Enqueue what waited for this item: a lesson's quiz, and the project once its module's lessons settle."""
-    # Only the first generation of a course fans out: a regenerated item (it supersedes another) does not
-    # regenerate its quiz; the reviewer decides.
-    if item["kind"] != ItemKind.LESSON or item["run_id"] is None or item["supersedes_id"] is not None:
-        return
-    run, module = item["run_id"], item["module_index"]
-    waiting = (await ContentItem.raw(DEPENDENTS_SQL, run, module, item["lesson_index"], run, module, run,
-                                     module))[0]
-    if waiting["quiz_id"]:
-        await _enqueue_item(waiting["quiz_id"])
-    if waiting["unsettled_lessons"] == 0 and waiting["project_id"]:
-        # Two lessons settling at once may both get here; the job key makes the second enqueue a no-op.
-        await _enqueue_item(waiting["project_id"])
-
-
-# An approved or draft syllabus's content never changes (trigger), so its parsed document is cached by id.
-_SYLLABUS_CACHE_SIZE = 64
-_syllabus_documents: OrderedDict[uuid.UUID, SyllabusDoc] = OrderedDict()
-
-
-async def _syllabus_document(syllabus_id: uuid.UUID) -> SyllabusDoc:
-    document = _syllabus_documents.get(syllabus_id)
-    if document is None:
-        row = await Syllabus.select(Syllabus.content).where(Syllabus.id == syllabus_id).first()
-        document = _syllabus_documents[syllabus_id] = syllabus_doc(row)
-        if len(_syllabus_documents) > _SYLLABUS_CACHE_SIZE:
-            _syllabus_documents.popitem(last=False)
-    return document
-
-
-# Longer than the generation task timeout: anything still in flight after this lost its worker.
-LOST_AFTER = dt.timedelta(minutes=15)
-
-
-async def fail_lost_generation() -> dict[str, int]:
-    """Sweeper: items stuck GENERATING and syllabus runs stuck RUNNING after a worker died."""
-    cutoff = _now() - LOST_AFTER
-    stuck = await ContentItem.select(ContentItem.id).where(
-        (ContentItem.status == ItemStatus.GENERATING.value) & (ContentItem.created_at < cutoff)
-    )
-    for row in stuck:
-        await _fail_item(row["id"], "worker lost: no result within 15 minutes", from_status=ItemStatus.GENERATING)
-    runs = await GenerationRun.update({
-        GenerationRun.status: RunStatus.FAILED.value, GenerationRun.finished_at: _now(),
-        GenerationRun.error: "worker lost: no result within 15 minutes",
-    }).where(
-        (GenerationRun.kind == RunKind.SYLLABUS.value) & (GenerationRun.status == RunStatus.RUNNING.value)
-        & (GenerationRun.started_at < cutoff)
-    ).returning(GenerationRun.id)
-    return {"items": len(stuck), "syllabus_runs": len(runs)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,33 +291,90 @@ async def reject_item(tenant_id: uuid.UUID, item_id: uuid.UUID, reason: str, *, 
     return await get_item(tenant_id, item_id)
 
 
+REPLACEABLE = (ItemStatus.DRAFT, ItemStatus.FAILED, ItemStatus.REJECTED)
+
+
 async def regenerate_item(tenant_id: uuid.UUID, item_id: uuid.UUID, instruction: str | None, *,
                           actor: Actor) -> dict[str, Any]:
-    """A new PENDING item supersedes this draft/failed/rejected one; a worker generates it."""
+    """A new item supersedes this draft/failed/rejected one; a worker generates it."""
     instruction = _clean_text(instruction, "The instruction")
     item = await get_item(tenant_id, item_id)
-    if item["status"] not in (ItemStatus.DRAFT, ItemStatus.FAILED, ItemStatus.REJECTED):
-        raise Conflict(f"Only a draft, failed or rejected item can be regenerated; this one is {item['status']}.")
+    if item["status"] not in REPLACEABLE:
+        raise Conflict(_not_replaceable(item))
+    syllabus = await get_syllabus(tenant_id, item["syllabus_id"])
     async with engine().transaction():
-        superseded = await ContentItem.update({ContentItem.status: ItemStatus.SUPERSEDED.value}).where(
-            (ContentItem.id == item_id) & (ContentItem.status == item["status"])
-        ).returning(ContentItem.id)
-        if len(superseded) != 1:
-            raise Conflict("This item changed meanwhile; reload and try again.")
-        syllabus = await get_syllabus(tenant_id, item["syllabus_id"])
         run = await _insert_run(tenant_id, syllabus["course_id"], RunKind.ITEM, actor=actor, total=1,
                                 syllabus_id=item["syllabus_id"], source_id=item_id, instruction=instruction,
                                 status=RunStatus.RUNNING)
-        new = (await ContentItem.insert(ContentItem(
-            tenant_id=tenant_id, syllabus_id=item["syllabus_id"], run_id=run["id"], kind=item["kind"],
-            module_index=item["module_index"], lesson_index=item["lesson_index"], title=item["title"],
-            supersedes_id=item_id, instruction=instruction, created_by=actor.user_id,
-        )).returning(*ContentItem.all_columns()))[0]
-    await _enqueue_item(new["id"])
+        [new], queued = await _replace_items([item], run, instruction, actor)
+    for queued_id, queued_at in queued:
+        await generation.wake_item(queued_id, queued_at)
     await audit(AuditAction.CONTENT_REGENERATION_REQUESTED, actor=actor, tenant_id=tenant_id,
                 entity_type="content_item", entity_id=item_id,
                 metadata={"new_item_id": str(new["id"]), "instruction": instruction})
     return new
+
+
+async def regenerate_failed(tenant_id: uuid.UUID, run_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
+    """Every FAILED item of a run, regenerated in one new run (lessons first: their quizzes and projects
+    wait for them)."""
+    source = await get_run(tenant_id, run_id)
+    failed = await ContentItem.select().where(
+        (ContentItem.run_id == run_id) & (ContentItem.status == ItemStatus.FAILED.value)
+    ).order_by(ContentItem.kind).order_by(ContentItem.module_index).order_by(ContentItem.lesson_index)
+    if not failed:
+        raise Conflict("Nothing in this run has failed; there is nothing to regenerate.")
+    async with engine().transaction():
+        run = await _insert_run(tenant_id, source["course_id"], RunKind.RETRY, actor=actor, total=len(failed),
+                                syllabus_id=source["syllabus_id"], source_id=run_id, status=RunStatus.RUNNING,
+                                llm_provider=source["llm_provider"])
+        _new, queued = await _replace_items(failed, run, None, actor)
+    for queued_id, queued_at in queued:
+        await generation.wake_item(queued_id, queued_at)
+    await audit(AuditAction.FAILED_CONTENT_REGENERATION_REQUESTED, actor=actor, tenant_id=tenant_id,
+                entity_type="generation_run", entity_id=run_id,
+                metadata={"new_run_id": str(run["id"]), "items": [str(item["id"]) for item in failed]})
+    return run
+
+
+async def _replace_items(items: list[dict[str, Any]], run: dict[str, Any], instruction: str | None,
+                         actor: Actor) -> tuple[list[dict[str, Any]], list[tuple[uuid.UUID, dt.datetime]]]:
+    """Inside a transaction: supersede each item and insert its successor in `run`. A lesson is queued at
+    once; a quiz or project is judged by its lessons. Returns the new rows and what to wake."""
+    now = _now()
+    new_rows, queued, modules = [], [], set()
+    for item in items:
+        superseded = await ContentItem.update({ContentItem.status: ItemStatus.SUPERSEDED.value}).where(
+            (ContentItem.id == item["id"]) & (ContentItem.status == item["status"])
+        ).returning(ContentItem.id)
+        if len(superseded) != 1:
+            raise Conflict(f"{item['title']} changed meanwhile; reload and try again.")
+        lesson = item["kind"] == ItemKind.LESSON
+        new_rows.append((await ContentItem.insert(ContentItem(
+            tenant_id=item["tenant_id"], syllabus_id=item["syllabus_id"], run_id=run["id"], kind=item["kind"],
+            module_index=item["module_index"], lesson_index=item["lesson_index"], title=item["title"],
+            supersedes_id=item["id"], instruction=instruction, created_by=actor.user_id,
+            status=(ItemStatus.QUEUED if lesson else ItemStatus.PENDING).value, queued_at=now if lesson else None,
+        )).returning(*ContentItem.all_columns()))[0])
+        if lesson:
+            queued.append((new_rows[-1]["id"], now))
+        else:
+            modules.add((item["syllabus_id"], item["module_index"]))
+    runs = {run["id"], *(item["run_id"] for item in items)}
+    for syllabus_id, module_index in sorted(modules):
+        module_queued, module_runs = await generation.resolve_dependents(syllabus_id, module_index)
+        queued += module_queued
+        runs |= module_runs
+    await generation.settle_runs(runs)
+    return new_rows, queued
+
+
+def _not_replaceable(item: dict[str, Any]) -> str:
+    if item["status"] == ItemStatus.BLOCKED:
+        return (f"This item waits for {item['waiting_for']}; regenerate that, and this one follows by itself.")
+    if item["status"] in (ItemStatus.PENDING, ItemStatus.QUEUED, ItemStatus.GENERATING):
+        return "This item is still being generated; wait for it to finish."
+    return f"Only a draft, failed or rejected item can be regenerated; this one is {item['status'].lower()}."
 
 
 async def approve_module(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, module_index: int, note: str | None, *,
@@ -606,6 +430,20 @@ async def content_run_for(syllabus_id: uuid.UUID) -> dict[str, Any] | None:
     return await GenerationRun.select().where(
         (GenerationRun.syllabus_id == syllabus_id) & (GenerationRun.kind == RunKind.CONTENT.value)
     ).first()
+
+
+async def blocking_lessons(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a BLOCKED item waits for: the failed or rejected lessons it is made from, to link to."""
+    if item["status"] != ItemStatus.BLOCKED:
+        return []
+    query = ContentItem.select(ContentItem.id, ContentItem.title, ContentItem.lesson_index, ContentItem.status).where(
+        (ContentItem.syllabus_id == item["syllabus_id"]) & (ContentItem.module_index == item["module_index"])
+        & (ContentItem.kind == ItemKind.LESSON.value)
+        & ContentItem.status.is_in([ItemStatus.FAILED.value, ItemStatus.REJECTED.value, *generation.MOVING])
+    )
+    if item["kind"] == ItemKind.QUIZ:
+        query = query.where(ContentItem.lesson_index == item["lesson_index"])
+    return await query.order_by(ContentItem.lesson_index)
 
 
 class ItemFilter(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,9 @@ class SyllabusStatus(StrEnum):
 
 
 class ItemStatus(StrEnum):
-    PENDING = "PENDING"
+    PENDING = "PENDING"  # waiting for what it is made from (a quiz for its lesson, a project for its lessons)
+    QUEUED = "QUEUED"  # ready; a worker will claim it
+    BLOCKED = "BLOCKED"  # what it is made from failed; resumes when that succeeds
     GENERATING = "GENERATING"
     DRAFT = "DRAFT"
     FAILED = "FAILED"
@@ -34,6 +36,7 @@ class RunKind(StrEnum):
     SYLLABUS = "SYLLABUS"  # draft (or redraft) a syllabus
     CONTENT = "CONTENT"  # every lesson, quiz and project of an approved syllabus
     ITEM = "ITEM"  # regenerate one content item
+    RETRY = "RETRY"  # regenerate every failed item of another run (source_id)
 
 
 class RunStatus(StrEnum):
@@ -70,6 +73,15 @@ class GenerationRun(Table, tablename="generation_run"):
     created_at = Timestamptz(default=TimestamptzNow())
     started_at = Timestamptz(null=True, default=None)
     finished_at = Timestamptz(null=True, default=None)
+    blocked = Integer(default=0)
+    # "mock" for the demo course, whatever LLM_PROVIDER says; None: the configured provider.
+    llm_provider = Varchar(length=16, null=True, default=None)
+    # Lease (app/jobs/lease.py): set while a worker holds the row.
+    queued_at = Timestamptz(null=True, default=None)
+    claimed_at = Timestamptz(null=True, default=None)
+    heartbeat_at = Timestamptz(null=True, default=None)
+    attempt = Integer(default=0)
+    lost_attempts = Integer(default=0)
 
 
 class Syllabus(Table, tablename="syllabus"):
@@ -109,10 +121,17 @@ class ContentItem(Table, tablename="content_item"):
     content_hash = Varchar(length=64, null=True, default=None)
     generation = JSONB(null=True, default=None)
     error = Text(null=True, default=None)
+    waiting_for = Text(null=True, default=None)  # BLOCKED: what it waits for, in words
     supersedes_id = UUID(null=True, default=None)
     instruction = Text(null=True, default=None)
     created_by = UUID(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
+    # Lease (app/jobs/lease.py): set while a worker holds the row.
+    queued_at = Timestamptz(null=True, default=None)
+    claimed_at = Timestamptz(null=True, default=None)
+    heartbeat_at = Timestamptz(null=True, default=None)
+    attempt = Integer(default=0)
+    lost_attempts = Integer(default=0)
     generated_at = Timestamptz(null=True, default=None)
     approved_by = UUID(null=True, default=None)
     approved_at = Timestamptz(null=True, default=None)

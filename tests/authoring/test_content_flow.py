@@ -56,7 +56,7 @@ async def test_it_generates_every_lesson_quiz_and_project_as_drafts(client, pers
     outline = document.modules[0].lessons[0]
     assert lesson.title == outline.title and lesson.duration_minutes == outline.estimated_minutes
     meta = msgspec.json.decode(first["generation"])
-    assert meta["prompt_version"].startswith("lesson/v1+") and meta["run_id"] == str(run["id"])
+    assert meta["prompt_version"].startswith("lesson/v2+") and meta["run_id"] == str(run["id"])
     assert {"model", "temperature", "seed", "input_tokens", "output_tokens", "duration_ms", "repairs",
             "validation_passed"} <= set(meta)
     quiz = next(i for i in items if i["kind"] == "QUIZ" and (i["module_index"], i["lesson_index"]) == (1, 1))
@@ -115,23 +115,31 @@ async def test_it_regenerates_one_item_with_an_instruction(client, personas):
     assert str(new["id"]) in queue.text and str(old["id"]) not in queue.text
 
 
-async def test_it_shows_failed_items_with_their_error_and_offers_regeneration(client, personas):
+async def test_it_shows_failed_items_with_their_error_and_blocks_what_depends_on_them(client, personas):
     await client.login(personas.admin.email)
-    # The mock fails every lesson attempt of this course: lessons fail, so their quizzes cannot be made.
+    # The mock fails every lesson attempt of this course: lessons fail, so their quizzes and projects wait.
     syllabus, run = await generated_content(client, title="Failing Lessons [mock:lesson:invalid_json*3]")
-    assert run["status"] == "PARTIAL" and run["failed"] > 0
-    failed_lesson = (await _items(syllabus["id"], kind="LESSON"))[0]
+    assert run["status"] == "FAILED" and run["done"] == 0
+    lessons = await _items(syllabus["id"], kind="LESSON")
+    assert run["failed"] == len(lessons) and run["blocked"] == run["total"] - len(lessons)
+    failed_lesson = lessons[0]
     assert failed_lesson["status"] == "FAILED"
     assert "attempt 3: invalid JSON" in failed_lesson["error"]
     quiz = next(i for i in await _items(syllabus["id"], kind="QUIZ")
                 if (i["module_index"], i["lesson_index"]) == (failed_lesson["module_index"],
                                                               failed_lesson["lesson_index"]))
-    assert quiz["status"] == "FAILED" and "no generated content yet" in quiz["error"]
-    assert {i["status"] for i in await _items(syllabus["id"], kind="PROJECT")} == {"DRAFT"}
+    assert quiz["status"] == "BLOCKED" and quiz["error"] is None
+    assert quiz["waiting_for"] == f"lesson {failed_lesson['module_index']}.{failed_lesson['lesson_index']}"
+    assert {i["status"] for i in await _items(syllabus["id"], kind="PROJECT")} == {"BLOCKED"}
     queue = await client.get("/admin/review", params={"syllabus": str(syllabus["id"]), "status": "FAILED"})
     assert "attempt 1: invalid JSON" in queue.text
     page = await client.get(f"/admin/items/{failed_lesson['id']}")
     assert "Generation failed." in page.text and "Regenerate" in page.text
+    page = await client.get(f"/admin/items/{quiz['id']}")
+    assert "Waiting for lesson" in page.text and f"/admin/items/{failed_lesson['id']}" in page.text
+    assert (await client.post(f"/admin/items/{quiz['id']}/regenerate", {"instruction": ""})).status_code == 409
+    run_page = await client.get(f"/admin/runs/{run['id']}")
+    assert "Regenerate all failed" in run_page.text
 
 
 async def test_it_rejects_malformed_review_filters(client, personas):

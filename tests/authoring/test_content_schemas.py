@@ -90,7 +90,7 @@ def test_it_keeps_the_checked_in_json_schemas_in_step_with_the_types(name):
 
 
 def test_generation_refuses_a_quiz_that_asks_the_same_question_twice():
-    from app.authoring.services import _quiz_rules
+    from app.authoring.generation import quiz_rules as _quiz_rules
 
     quiz = msgspec.convert(EXAMPLES["quiz"], type=Quiz)
     assert _quiz_rules(quiz) is None

@@ -106,6 +106,7 @@ async def test_two_concurrent_publishes_never_share_a_version(client, personas):
 
 
 async def _new_quiz_approved(personas, syllabus) -> None:
+    from app.authoring import generation
     from app.authoring import services as authoring
 
     old = await ContentItem.select().where(
@@ -113,8 +114,9 @@ async def _new_quiz_approved(personas, syllabus) -> None:
         & (ContentItem.lesson_index == 1)).first()
     new = (await ContentItem.insert(ContentItem(
         tenant_id=personas.acme["id"], syllabus_id=syllabus["id"], kind="QUIZ", module_index=1, lesson_index=1,
-        title=old["title"], supersedes_id=old["id"], instruction="swap the answers")).returning(ContentItem.id))[0]
-    await authoring.run_item_generation(new["id"])
+        title=old["title"], supersedes_id=old["id"], instruction="swap the answers", status="QUEUED",
+    )).returning(ContentItem.id))[0]
+    await generation.run_item_generation(new["id"])
     await authoring.approve_item(personas.acme["id"], new["id"], None,
                                  actor=Actor(personas.admin.user_id, personas.admin.email))
 

@@ -1,0 +1,192 @@
+"""Leases for durable jobs: the database row is the truth, a SAQ task is only a wake-up.
+
+A leased table has a status column with a "queued" and a "running" value and the columns `queued_at`,
+`claimed_at`, `heartbeat_at`, `attempt` and `lost_attempts`. A worker claims a queued row with a
+compare-and-set that bumps `attempt`; `attempt` is then the fencing token of that claim: heartbeats and
+every later write of the holder carry it, so a worker that was given up for lost can never overwrite the
+work of the one that took over. While the work runs, `hold()` refreshes `heartbeat_at`. The sweeper
+re-queues a row whose heartbeat is older than the lease (never by creation time: a long backlog is not a
+lost worker), counting it in `lost_attempts`; the domain decides when too many lost attempts end it.
+
+A graceful stop (`Drain`) stops claiming, lets running work finish within a grace period and releases
+the rest back to queued, so the next worker starts on it at once instead of waiting for the sweeper.
+
+Generation (content items and syllabus runs) uses this; exports, regeneration and analytics jobs are to
+use the same functions with their own table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+import structlog
+from piccolo.table import Table
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# What a briefly unreachable PostgreSQL raises: refused or dropped connections, a server shutting down.
+DB_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                  asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError)
+
+
+class LeaseLost(Exception):
+    """The sweeper gave this row to another worker (our heartbeats stopped reaching the database)."""
+
+
+class Released(Exception):
+    """The worker is stopping: the work was cut short and its row goes back to the queue."""
+
+
+@dataclass(frozen=True)
+class LeasedTable:
+    table: type[Table]
+    queued: str
+    running: str
+    claim_sets: str = ""  # extra assignments on claim, e.g. ", started_at = coalesce(started_at, now())"
+
+    @property
+    def name(self) -> str:
+        return self.table._meta.tablename
+
+    async def claim(self, row_id: uuid.UUID) -> dict[str, Any] | None:
+        rows = await self.table.raw(
+            f"UPDATE {self.name} SET status = '{self.running}', attempt = attempt + 1, claimed_at = now(), "
+            f"heartbeat_at = now(){self.claim_sets} WHERE id = {{}} AND status = '{self.queued}' RETURNING *",
+            row_id)
+        return rows[0] if rows else None
+
+    async def heartbeat(self, row_id: uuid.UUID, attempt: int) -> bool:
+        rows = await self.table.raw(
+            f"UPDATE {self.name} SET heartbeat_at = now() WHERE id = {{}} AND status = '{self.running}' "
+            "AND attempt = {} RETURNING id", row_id, attempt)
+        return bool(rows)
+
+    async def requeue(self, row_id: uuid.UUID, attempt: int, *, lost: bool) -> dt.datetime | None:
+        """Running -> queued: a graceful release (lost=False) or a lost worker (lost=True, counted)."""
+        rows = await self.table.raw(
+            f"UPDATE {self.name} SET status = '{self.queued}', queued_at = now(), claimed_at = NULL, "
+            f"heartbeat_at = NULL, lost_attempts = lost_attempts + {int(lost)} "
+            f"WHERE id = {{}} AND status = '{self.running}' AND attempt = {{}} RETURNING queued_at", row_id, attempt)
+        return rows[0]["queued_at"] if rows else None
+
+    async def expired(self, lease: dt.timedelta) -> list[dict[str, Any]]:
+        """Running rows whose holder stopped heartbeating more than a lease ago."""
+        return await self.table.raw(
+            f"SELECT id, attempt, lost_attempts FROM {self.name} WHERE status = '{self.running}' "
+            "AND heartbeat_at < now() - {}::interval ORDER BY heartbeat_at", lease)
+
+    async def waiting(self, older_than: dt.timedelta) -> list[dict[str, Any]]:
+        """Queued rows that have waited a while: their wake-up may have been lost."""
+        return await self.table.raw(
+            f"SELECT id, queued_at FROM {self.name} WHERE status = '{self.queued}' "
+            "AND queued_at < now() - {}::interval", older_than)
+
+    async def touch_queued(self, row_id: uuid.UUID, queued_at: dt.datetime) -> dt.datetime | None:
+        """A new wake-up for a queued row (compare-and-set on queued_at, so one sweeper wins)."""
+        rows = await self.table.raw(
+            f"UPDATE {self.name} SET queued_at = now() WHERE id = {{}} AND status = '{self.queued}' "
+            "AND queued_at = {} RETURNING queued_at", row_id, queued_at)
+        return rows[0]["queued_at"] if rows else None
+
+
+def wake_key(task_name: str, row_id: uuid.UUID, queued_at: dt.datetime) -> str:
+    """One SAQ job key per time a row was queued: duplicate wake-ups of one queueing collapse, and a row
+    queued again (released, re-queued) gets a fresh job even while SAQ still remembers the old one."""
+    return f"{task_name}:{row_id}:{queued_at.isoformat()}"
+
+
+async def persist(write: Callable[[], Awaitable[T]], *, patience: float = 120.0) -> T:
+    """Run a write the worker must not lose (a finished draft, a release), retrying while PostgreSQL is
+    briefly unreachable. Gives up after `patience` seconds; the sweeper then takes over."""
+    deadline = time.monotonic() + patience
+    pause = 0.2
+    while True:
+        try:
+            return await write()
+        except DB_UNAVAILABLE as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("database_unavailable_retrying", error=repr(exc), retry_in_s=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+class Drain:
+    """This process's leased work, and its graceful stop (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self._holders: set[asyncio.Task] = set()
+        self._release: asyncio.Event | None = None
+
+    def open(self) -> None:
+        """A worker (re)starts in this process: claiming is allowed again."""
+        self.draining = False
+        self._release = None
+
+    def _release_event(self) -> asyncio.Event:
+        if self._release is None:
+            self._release = asyncio.Event()
+        return self._release
+
+    async def park(self) -> None:
+        """Called instead of claiming while draining: wait to be cancelled by the worker's stop, which
+        hands the SAQ job back to the queue for the next worker."""
+        await asyncio.Event().wait()
+
+    async def stop(self, grace: float) -> int:
+        """Stop claiming, give running work `grace` seconds, then release what is left; returns how
+        many were released."""
+        self.draining = True
+        if self._holders:
+            await asyncio.wait(set(self._holders), timeout=grace)
+        left = set(self._holders)
+        if left:
+            log.info("releasing_unfinished_work", count=len(left))
+            self._release_event().set()
+            await asyncio.wait(left, timeout=30)
+        return len(left)
+
+    async def hold(self, work: Awaitable[T], *, heartbeat: Callable[[], Awaitable[bool]], interval: float) -> T:
+        """Run `work` while heartbeating every `interval` seconds. Raises LeaseLost when a heartbeat finds
+        the row taken over, Released when the worker stops before the work finishes."""
+        holder = asyncio.current_task()
+        assert holder is not None
+        self._holders.add(holder)
+        job = asyncio.ensure_future(work)
+        released = asyncio.ensure_future(self._release_event().wait())
+        try:
+            while True:
+                await asyncio.wait({job, released}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+                if job.done():
+                    return job.result()
+                if released.done():
+                    raise Released()
+                try:
+                    alive = await heartbeat()
+                except DB_UNAVAILABLE as exc:
+                    # Keep working: the answer can still be stored once the database is back, and the
+                    # lease is long enough to ride out a short outage.
+                    log.warning("heartbeat_failed", error=repr(exc))
+                    continue
+                if not alive:
+                    raise LeaseLost()
+        finally:
+            self._holders.discard(holder)
+            for task in (job, released):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+
+
+drain = Drain()
