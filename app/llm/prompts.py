@@ -10,6 +10,9 @@ A contract directory holds:
 
 The highest vN is the live version. A released version is never edited: a change is a new vN. The
 version stored with everything generated is "<kind>/v<N>+<sha256 of the files, 12 hex>".
+
+contract.toml may set `[limits] max_completion_tokens`: sent with every call of that contract, so a
+runaway answer stops at a known size; generate() raises it for the repair when an answer is cut off.
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ class PromptContract(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def full_version(self) -> str:
         return f"{self.kind}/{self.version}+{self.content_hash[:12]}"
+
+    @property
+    def max_completion_tokens(self) -> int | None:
+        return self.contract.get("limits", {}).get("max_completion_tokens")
 
     def render(self, variables: dict[str, Any]) -> list[Message]:
         system = (

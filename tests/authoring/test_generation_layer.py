@@ -39,7 +39,7 @@ async def test_it_repairs_invalid_json_once_and_records_both_calls():
     rows = await _usage(tenant)
     assert [r["success"] for r in rows] == [False, True]
     assert "invalid JSON" in rows[0]["error"]
-    assert all(r["prompt_version"].startswith("lesson/v1+") for r in rows)
+    assert all(r["prompt_version"].startswith("lesson/v2+") for r in rows)
     assert result.metadata.input_tokens == sum(r["input_tokens"] for r in rows)
 
 

@@ -22,7 +22,7 @@ async def test_it_drafts_a_syllabus_from_a_brief_on_the_worker(client, personas)
     assert document.course.constraints == ["hands-on labs", "uses github desktop"]
     assert sum(lesson.estimated_minutes for m in document.modules for lesson in m.lessons) <= 3 * 60
     generation = msgspec.json.decode(syllabus["generation"])
-    assert generation["prompt_version"].startswith("syllabus/v1+") and generation["model"] == "mock-1"
+    assert generation["prompt_version"].startswith("syllabus/v2+") and generation["model"] == "mock-1"
     assert generation["run_id"] == str(run_id) and generation["validation_passed"] is True
     assert await AIUsage.count().where((AIUsage.run_id == run_id) & (AIUsage.operation == "syllabus")) == 1
     # The finished progress partial stops polling and links to the draft.

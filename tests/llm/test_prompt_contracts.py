@@ -27,6 +27,8 @@ VARIABLES = {
     "project": {"course", "module", "instruction", "previous"},
 }
 OPTIONAL = {"instruction", "previous"}
+LIVE = "v2"  # the version every kind generates with
+MAX_COMPLETION_TOKENS = 16_384  # gpt-4o(-mini) refuse a request for more output than this
 
 
 def _title(kind: str, variables: dict[str, Any]) -> str:
@@ -50,18 +52,18 @@ def _other_input(kind: str) -> dict[str, Any]:
 
 
 def _output(kind: str) -> Any:
-    return msgspec.json.decode((PROMPTS_DIR / kind / "v1" / "example_output.json").read_bytes(),
+    return msgspec.json.decode((PROMPTS_DIR / kind / LIVE / "example_output.json").read_bytes(),
                                type=OUTPUT_TYPES[kind])
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_contract_loads_with_all_files(kind: str) -> None:
     contract = load_prompt(kind)
-    assert contract.kind == kind and contract.version == "v1"
+    assert contract.kind == kind and contract.version == LIVE
     for name in FILES:
-        assert (PROMPTS_DIR / kind / "v1" / name).is_file()
+        assert (PROMPTS_DIR / kind / LIVE / name).is_file()
     meta = contract.contract
-    assert meta["name"] == kind and meta["version"] == "1" and meta["description"].strip()
+    assert meta["name"] == kind and meta["version"] == LIVE[1:] and meta["description"].strip()
     assert getattr(schemas, meta["output_type"]) is OUTPUT_TYPES[kind]
     assert meta["output_rules"] and all(isinstance(rule, str) and rule for rule in meta["output_rules"])
     assert meta["failure_modes"] and all(isinstance(mode, str) and mode for mode in meta["failure_modes"])
@@ -71,7 +73,26 @@ def test_contract_loads_with_all_files(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_full_version(kind: str) -> None:
-    assert re.fullmatch(rf"{kind}/v1\+[0-9a-f]{{12}}", load_prompt(kind).full_version)
+    assert re.fullmatch(rf"{kind}/{LIVE}\+[0-9a-f]{{12}}", load_prompt(kind).full_version)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_limits_completion_tokens_with_room_for_a_long_answer(kind: str) -> None:
+    limit = load_prompt(kind).max_completion_tokens
+    example_tokens = len(json.dumps(load_prompt(kind).example_output)) // 4
+    # Generous (a repair after a cut-off doubles it), and never more than the model can be asked for.
+    assert isinstance(limit, int) and 4 * example_tokens <= limit <= MAX_COMPLETION_TOKENS
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_left_the_released_v1_as_it_was_and_v2_only_adds_the_limit(kind: str) -> None:
+    v1, v2 = load_prompt(kind, "v1"), load_prompt(kind)
+    assert v1.max_completion_tokens is None and v1.contract["version"] == "1"
+    assert (v2.system, v2.user_template, v2.example_input, v2.example_output) == \
+        (v1.system, v1.user_template, v1.example_input, v1.example_output)
+    assert {k: v for k, v in v2.contract.items() if k not in ("version", "limits")} == \
+        {k: v for k, v in v1.contract.items() if k != "version"}
+    assert v1.full_version.startswith(f"{kind}/v1+") and v1.content_hash != v2.content_hash
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -216,6 +237,6 @@ def test_project_example_fits_the_rendered_time_range() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_example_text_has_no_raw_html(kind: str) -> None:
-    text = (PROMPTS_DIR / kind / "v1" / "example_output.json").read_text()
+    text = (PROMPTS_DIR / kind / LIVE / "example_output.json").read_text()
     tags = r"p|br|hr|div|span|b|i|u|em|strong|a|img|script|style|iframe|table|tr|td|th|ul|ol|li|h[1-6]|code|pre"
     assert not re.search(rf"<\s*/?\s*({tags})\b[^<]*>", text, re.IGNORECASE)
