@@ -6,6 +6,10 @@ schemas"): the root must be an object, every object must list all of its propert
 set `additionalProperties: false`, optional values are expressed as a union with null, and only the
 keywords in SUPPORTED_KEYWORDS may appear. Anything dropped here (minLength, maxLength, ...) is still
 enforced by our own msgspec validation of every response, which is why dropping is safe.
+
+A call can pin a top-level array to an exact length that its type leaves open (a quiz type allows 3-10
+questions, one run wants exactly 5): strict_schema_with_lengths() derives that variant, so a model that
+follows the schema also follows the rule.
 """
 
 from __future__ import annotations
@@ -52,6 +56,29 @@ def strict_schema(tp: type) -> dict[str, Any]:
     if defs:
         schema["$defs"] = {name: _strict(node, root_ref, name) for name, node in defs.items()}
     return schema
+
+
+def strict_schema_with_lengths(tp: type, fixed_lengths: dict[str, int] | None) -> dict[str, Any]:
+    """strict_schema(tp) with minItems = maxItems = n for each top-level array property named in
+    fixed_lengths; the cached schema is never changed."""
+    if not fixed_lengths:
+        return strict_schema(tp)
+    return _with_lengths(tp, tuple(sorted(fixed_lengths.items())))
+
+
+@functools.cache  # one variant per (type, lengths); a run asks for the same one again and again
+def _with_lengths(tp: type, lengths: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+    base = strict_schema(tp)
+    properties = dict(base["properties"])
+    for name, count in lengths:
+        prop = properties.get(name)
+        if prop is None or prop.get("type") != "array":
+            raise UnsupportedSchema(f"{tp.__name__}.{name}: a fixed length needs a top-level array property")
+        # Outside the type's own bounds no answer could pass our validation: fail here, not after paid calls.
+        if not prop.get("minItems", 0) <= count <= prop.get("maxItems", count):
+            raise UnsupportedSchema(f"{tp.__name__}.{name}: {count} items is outside the type's bounds")
+        properties[name] = {**prop, "minItems": count, "maxItems": count}
+    return {**base, "properties": properties}
 
 
 def _strict(node: dict[str, Any], root_ref: str | None, where: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from app.authoring.schemas import Lesson, Project, Quiz, Syllabus
 from app.llm.mock import MockProvider
-from app.llm.strict_schema import UnsupportedSchema, schema_name, strict_schema
+from app.llm.strict_schema import UnsupportedSchema, schema_name, strict_schema, strict_schema_with_lengths
 from tests.llm.mock_course import brief, whole_course
 
 # OpenAI, "Structured model outputs" guide, "Supported schemas" (kept here, not imported, so that the
@@ -161,3 +161,23 @@ def test_the_strict_schema_rejects_what_strict_mode_forbids():
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)
+
+
+def test_it_pins_an_array_to_an_exact_length_without_changing_the_cached_schema():
+    pinned = strict_schema_with_lengths(Quiz, {"questions": 5})
+    assert (pinned["properties"]["questions"]["minItems"], pinned["properties"]["questions"]["maxItems"]) == (5, 5)
+    # The cached schema every other call sends still allows the type's range.
+    questions = strict_schema(Quiz)["properties"]["questions"]
+    assert (questions["minItems"], questions["maxItems"]) == (3, 10)
+    assert strict_schema_with_lengths(Quiz, {"questions": 5}) is pinned  # cached too
+    assert strict_schema_with_lengths(Quiz, None) is strict_schema(Quiz)
+    assert pinned["$defs"] == strict_schema(Quiz)["$defs"]
+
+
+def test_it_refuses_a_fixed_length_it_cannot_honour():
+    with pytest.raises(UnsupportedSchema, match="outside the type's bounds"):
+        strict_schema_with_lengths(Quiz, {"questions": 12})
+    with pytest.raises(UnsupportedSchema, match="top-level array"):
+        strict_schema_with_lengths(Quiz, {"answers": 5})
+    with pytest.raises(UnsupportedSchema, match="top-level array"):
+        strict_schema_with_lengths(Lesson, {"title": 5})
