@@ -5,6 +5,7 @@ test in a subprocess can reach it too (OPENAI_BASE_URL=fake.base_url, any OPENAI
 
     with FakeOpenAI() as fake:
         fake.reply('{"questions": [...]}')        # the next request gets this message content
+        fake.reply('{"questions": [', finish_reason="length", usage=(900, 4000))  # ... cut off at 4000 tokens
         fake.rate_limit()                          # ... a 429 with Retry-After (the SDK retries it)
         fake.server_error(500)                     # ... a 500 (the SDK retries it too)
         fake.stall(5)                              # ... no answer for 5 s: longer than the client timeout
@@ -95,8 +96,8 @@ class FakeOpenAI:
               finish_reason: str = "stop") -> FakeOpenAI:
         return self.enqueue(Behaviour(content=content, model=model, usage=usage, finish_reason=finish_reason))
 
-    def refuse(self, refusal: str) -> FakeOpenAI:
-        return self.enqueue(Behaviour(refusal=refusal))
+    def refuse(self, refusal: str, *, model: str | None = None, usage: tuple[int, int] | None = None) -> FakeOpenAI:
+        return self.enqueue(Behaviour(refusal=refusal, model=model, usage=usage))
 
     def rate_limit(self, retry_after: float = 0.01) -> FakeOpenAI:
         """A 429 asking the client to wait `retry_after` seconds (sent in Retry-After and retry-after-ms)."""

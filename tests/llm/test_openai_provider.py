@@ -21,11 +21,11 @@ QUIZ_JSON = json.dumps({"questions": [
 ]})
 
 
-def quiz_request() -> CompletionRequest:
+def quiz_request(**overrides) -> CompletionRequest:
     return CompletionRequest(
         operation="quiz",
         messages=[Message("system", "You write quizzes."), Message("user", "Five questions, please.")],
-        schema_name=schema_name(Quiz), json_schema=strict_schema(Quiz), temperature=0.2, seed=42,
+        schema_name=schema_name(Quiz), json_schema=strict_schema(Quiz), temperature=0.2, seed=42, **overrides,
     )
 
 
@@ -68,6 +68,7 @@ async def test_it_sends_model_temperature_seed_and_a_strict_json_schema(provider
         "json_schema": {"name": "quiz", "schema": strict_schema(Quiz), "strict": True},
     }
     assert fake_openai.headers[0]["authorization"] == "Bearer sk-test"
+    assert "max_completion_tokens" not in body  # no limit asked for: the model's own maximum applies
 
 
 async def test_it_lets_the_sdk_retry_a_429_then_succeeds(provider_for, fake_openai):
@@ -157,3 +158,50 @@ def test_it_survives_being_used_from_two_event_loops(tmp_path, fake_openai):
     fake_openai.reply(QUIZ_JSON).reply(QUIZ_JSON)
     assert asyncio.run(provider.complete(quiz_request())).text == QUIZ_JSON
     assert asyncio.run(provider.complete(quiz_request())).text == QUIZ_JSON
+
+
+async def test_it_sends_the_completion_limit_and_reports_a_cut_off_answer(provider_for, fake_openai):
+    fake_openai.reply(QUIZ_JSON[:40], finish_reason="length", usage=(300, 4000))
+    completion = await provider_for().complete(quiz_request(max_completion_tokens=4000))
+    assert fake_openai.requests[0]["max_completion_tokens"] == 4000
+    assert completion.finish_reason == "length" and completion.text == QUIZ_JSON[:40]
+    assert completion.output_tokens == 4000
+
+
+async def test_it_reports_an_empty_cut_off_answer_as_cut_off_not_empty(provider_for, fake_openai):
+    fake_openai.reply("", finish_reason="length", usage=(300, 16))
+    completion = await provider_for().complete(quiz_request(max_completion_tokens=16))
+    assert completion.finish_reason == "length" and completion.text == ""
+
+
+async def test_it_carries_the_usage_of_a_refusal_and_an_empty_answer(provider_for, fake_openai):
+    fake_openai.refuse("I can't help with that.", model="gpt-4o-mini-2024-07-18", usage=(900, 12))
+    fake_openai.reply("", model="gpt-4o-mini-2024-07-18", usage=(900, 0))
+    provider = provider_for()
+    for kind, output_tokens in (("refused", 12), ("empty", 0)):
+        with pytest.raises(LLMError) as caught:
+            await provider.complete(quiz_request())
+        assert caught.value.kind == kind
+        assert (caught.value.input_tokens, caught.value.output_tokens) == (900, output_tokens)
+        assert caught.value.model == "gpt-4o-mini-2024-07-18" and caught.value.http_attempts == 1
+
+
+async def test_it_counts_every_http_attempt_the_sdk_makes(provider_for, fake_openai):
+    fake_openai.rate_limit().server_error(500).reply(QUIZ_JSON)
+    completion = await provider_for(llm_max_retries=2).complete(quiz_request())
+    assert completion.http_attempts == 3
+
+
+async def test_it_counts_timed_out_attempts_of_a_failed_call(provider_for, fake_openai):
+    fake_openai.stall(5).stall(5)
+    with pytest.raises(TimedOut) as caught:
+        await provider_for(llm_timeout_seconds=0.3, llm_max_retries=1).complete(quiz_request())
+    assert caught.value.http_attempts == 2 and caught.value.input_tokens == 0
+
+
+async def test_it_attributes_attempts_to_the_call_that_made_them(provider_for, fake_openai):
+    # Two calls share one client: whichever meets the 500 retries, and only its count shows it.
+    fake_openai.server_error(500).reply(QUIZ_JSON).reply(QUIZ_JSON)
+    provider = provider_for(llm_max_retries=1)
+    first, second = await asyncio.gather(provider.complete(quiz_request()), provider.complete(quiz_request()))
+    assert sorted([first.http_attempts, second.http_attempts]) == [1, 2]
