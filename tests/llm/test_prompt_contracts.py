@@ -15,6 +15,7 @@ import pytest
 
 from app.authoring import schemas
 from app.authoring.schemas import Lesson, Project, Quiz, Syllabus
+from app.llm.generate import MAX_COMPLETION_TOKENS
 from app.llm.prompts import FILES, PROMPTS_DIR, _env, load_prompt
 
 OUTPUT_TYPES: dict[str, type] = {"syllabus": Syllabus, "lesson": Lesson, "quiz": Quiz, "project": Project}
@@ -28,7 +29,6 @@ VARIABLES = {
 }
 OPTIONAL = {"instruction", "previous"}
 LIVE = "v2"  # the version every kind generates with
-MAX_COMPLETION_TOKENS = 16_384  # gpt-4o(-mini) refuse a request for more output than this
 
 
 def _title(kind: str, variables: dict[str, Any]) -> str:
