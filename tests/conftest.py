@@ -75,6 +75,21 @@ def _prepare_database() -> str:
 
 # Configure this process before any app module reads its settings.
 DATABASE_URL = _prepare_database()
+
+
+async def create_database(label: str) -> str:
+    """A second, empty database on the test server for tests that run processes of their own (their own
+    queue, their own demo data) that the shared live server must not see. The next run drops it."""
+    name = f"coursewright_test_{label}_{os.getpid()}"
+    conn = await asyncpg.connect(_with_database(DATABASE_URL, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _with_database(DATABASE_URL, name)
+
+
 os.environ.update(
     DATABASE_URL=DATABASE_URL,
     DATA_DIR=str(TEST_DATA),

@@ -441,9 +441,16 @@ async def _full_item(item_id: uuid.UUID) -> dict[str, Any]:
     return await ContentItem.select().where(ContentItem.id == item_id).first()
 
 
+# SAQ job states of a wake-up that is still waiting for a worker. Any other state of the wake-up of a row
+# that has been QUEUED for half a lease means no worker is going to claim it: it was never enqueued, it
+# finished without claiming (an outage), or it is "active" in a worker that died before claiming (SAQ
+# itself would only notice at the task's timeout).
+WAITING_JOB_STATES = ("new", "queued")
+
+
 async def _rewake(table: LeasedTable, task_name: str, wake: Any) -> int:
-    """QUEUED rows whose SAQ job is gone or finished (the enqueue failed, the queue lost it, or the
-    claim hit an outage) get a new wake-up; rows whose job is still waiting in a backlog are left alone."""
+    """QUEUED rows whose wake-up will never reach a worker get a new one; rows whose job is still waiting
+    in a backlog are left alone."""
     rows = await table.waiting(lease() / 2)
     if not rows:
         return 0
@@ -451,7 +458,7 @@ async def _rewake(table: LeasedTable, task_name: str, wake: Any) -> int:
     jobs = await queue.jobs(wake_key(task_name, row["id"], row["queued_at"]) for row in rows)
     woken = 0
     for row, job in zip(rows, jobs, strict=True):
-        if job is not None and job.status not in ("complete", "failed", "aborted"):
+        if job is not None and job.status in WAITING_JOB_STATES:
             continue
         queued_at = await table.touch_queued(row["id"], row["queued_at"])
         if queued_at is not None:
