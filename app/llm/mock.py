@@ -26,6 +26,7 @@ Knobs:
                                          too-short lesson overview, a quiz question with 3 options, ...)
                   [mock:429]             raises RateLimited
                   [mock:timeout]         raises TimedOut
+                  [mock:slow]            answers (correctly) after an extra SLOW_S seconds
                 A "*N" suffix makes the failure last for attempts 0..N-1 ([mock:schema*3] fails the first
                 call and both repairs). An operation prefix targets one operation only:
                 [mock:lesson:invalid_json] leaves the syllabus, quiz and project calls alone.
@@ -38,6 +39,7 @@ import hashlib
 import json
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +47,8 @@ from typing import Any
 from app.llm.base import Completion, CompletionRequest, LLMError, RateLimited, TimedOut
 from app.settings import Settings
 
-_DIRECTIVE = re.compile(r"\[mock:(?:([a-z_]+):)?(invalid_json|schema|429|timeout)(?:\*(\d+))?\]")
+_DIRECTIVE = re.compile(r"\[mock:(?:([a-z_]+):)?(invalid_json|schema|429|timeout|slow)(?:\*(\d+))?\]")
+SLOW_S = 3.0  # [mock:slow]: long enough to stop or kill a worker in the middle of the call
 
 
 class MockProvider:
@@ -54,11 +57,19 @@ class MockProvider:
     def __init__(self, settings: Settings, latency_ms: int | None = None) -> None:
         self.model = settings.llm_model
         self.latency_ms = settings.mock_llm_latency_ms if latency_ms is None else latency_ms
+        self.call_log = settings.mock_llm_call_log
 
     async def complete(self, request: CompletionRequest) -> Completion:
+        if self.call_log:
+            # Written before the latency, so a call cut short by kill -9 is still counted (bench/generation_kill.py
+            # compares these lines with the ai_usage rows).
+            with self.call_log.open("a") as log:
+                log.write(f"{request.operation} {time.time():.6f}\n")
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
         failures = _active_failures(request)
+        if "slow" in failures:
+            await asyncio.sleep(SLOW_S)
         if "429" in failures:
             raise RateLimited("mock provider: injected rate limit ([mock:429])")
         if "timeout" in failures:
