@@ -245,3 +245,47 @@ async def test_authoring_pages_fit_a_phone_screen(new_context, client, personas)
         item = (await _items(syllabus["id"], kind=kind))[0]
         await visit(f"/admin/items/{item['id']}", f"item-{kind.lower()}")
     await visit("/admin/ai-usage", "ai-usage")
+
+
+async def test_an_admin_moves_failed_generation_on_from_the_pages_that_show_it(page: Page, client, personas):
+    await sign_in(page, personas.admin.email, landing="/admin")
+    # A syllabus draft that fails: the course page offers to try again or to edit the brief.
+    await page.goto("/admin/courses/new")
+    await page.get_by_label("Course title").fill("Broken Brief [mock:syllabus:invalid_json*3]")
+    await page.get_by_label("Target audience").fill("designers who hand off files by email")
+    await page.get_by_role("button", name="Draft the syllabus").click()
+    await expect(page.get_by_role("button", name="Try again")).to_be_visible()
+    # Links styled as buttons carry role="button".
+    await expect(page.get_by_role("button", name="Edit the brief")).to_be_visible()
+    await _shot(page, "authoring-run-syllabus-failed")
+    await page.get_by_role("link", name=re.compile("Broken Brief")).first.click()
+    await expect(page.get_by_text("Drafting the syllabus failed.")).to_be_visible()
+    await _shot(page, "authoring-course-syllabus-failed")
+    await page.locator("#no-syllabus").get_by_role("button", name="Edit the brief").click()
+    await expect(page.get_by_role("heading", name="Edit the brief")).to_be_visible()
+    await page.get_by_label("Course title").fill("Mended Brief")
+    await _shot(page, "authoring-edit-brief")
+    await page.get_by_role("button", name="Save and draft again").click()
+    await page.get_by_role("button", name="Review the draft syllabus").click()
+    await expect(page.get_by_role("heading", name="Mended Brief", exact=True)).to_be_visible()
+
+    # Lessons that fail: their quizzes and projects wait, and every page says what to do.
+    await client.login(personas.admin.email)
+    syllabus, run = await generated_content(client, title="Failing Lessons [mock:lesson:invalid_json*3]")
+    await page.goto(f"/admin/runs/{run['id']}")
+    await expect(page.get_by_text(re.compile(r"\d+ waiting for a failed lesson"))).to_be_visible()
+    await expect(page.get_by_role("button", name=re.compile(r"Regenerate all failed \(\d+\)"))).to_be_visible()
+    await _shot(page, "authoring-run-content-failed")
+    quiz = (await _items(str(syllabus["id"]), kind="QUIZ", module_index=1, lesson_index=1))[0]
+    await page.goto(f"/admin/items/{quiz['id']}")
+    await expect(page.get_by_text("Waiting for lesson 1.1.")).to_be_visible()
+    await _shot(page, "authoring-item-blocked")
+    await page.locator(".flash-warning").get_by_role("link").first.click()
+    await expect(page.get_by_text("Generation failed.")).to_be_visible()
+    await page.goto(f"/admin/syllabi/{syllabus['id']}")
+    await _shot(page, "authoring-syllabus-blocked")
+    await page.goto(f"/admin/runs/{run['id']}")
+    await page.get_by_role("button", name=re.compile("Regenerate all failed")).click()
+    await expect(page.get_by_role("heading", name="Regenerating failed items")).to_be_visible()
+    retry = await GenerationRun.select().where(GenerationRun.source_id == run["id"]).first()
+    assert retry["kind"] == "RETRY" and retry["total"] == run["failed"]
