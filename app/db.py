@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from functools import cache
+from typing import TypeVar
 
 import asyncpg
 import structlog
@@ -18,6 +21,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from app.settings import PROJECT_ROOT, get_settings
 
+T = TypeVar("T")
 APP_NAME = "coursewright"
 MIGRATIONS_DIR = PROJECT_ROOT / "piccolo_migrations"
 # Arbitrary constant: serialises migrations when web and worker processes start at the same time.
@@ -101,6 +105,29 @@ async def fetch_row(query: str, *args: object) -> asyncpg.Record | None:
     skipping the query builder; outside any Piccolo transaction."""
     async with independent_connection() as conn:
         return await conn.fetchrow(query, *args)
+
+
+# What a briefly unreachable PostgreSQL raises: refused or dropped connections, a server shutting down.
+DB_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                  asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError)
+_outage_log = structlog.get_logger("coursewright.db")
+
+
+async def persist(write: Callable[[], Awaitable[T]], *, patience: float = 120.0) -> T:
+    """Run a write a worker must not lose (a finished draft, its usage row, a release), retrying while
+    PostgreSQL is briefly unreachable. Gives up after `patience` seconds (the caller's job then fails and
+    its lease runs out). `write` must be safe to repeat: a compare-and-set, or a whole transaction."""
+    deadline = time.monotonic() + patience
+    pause = 0.2
+    while True:
+        try:
+            return await write()
+        except DB_UNAVAILABLE as exc:
+            if time.monotonic() > deadline:
+                raise
+            _outage_log.warning("database_unavailable_retrying", error=repr(exc), retry_in_s=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 @cache

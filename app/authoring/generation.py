@@ -37,8 +37,8 @@ from app.authoring.tables import (
     Syllabus,
     SyllabusStatus,
 )
-from app.db import engine
-from app.jobs.lease import LeasedTable, LeaseLost, Released, drain, persist, wake_key
+from app.db import DB_UNAVAILABLE, engine, persist
+from app.jobs.lease import LeasedTable, LeaseLost, Released, drain, wake_key
 from app.llm.generate import GenerationFailed, generate
 from app.llm.providers import get_provider
 from app.metrics import GENERATED_ITEMS, GENERATION_RECOVERIES
@@ -200,16 +200,21 @@ async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
     item = await persist(lambda: ITEM_LEASE.claim(item_id))
     if item is None:
         return {"item_id": str(item_id), "skipped": True}
-    document = await _syllabus_document(item["syllabus_id"])
     try:
+        document = await _syllabus_document(item["syllabus_id"])
         variables = await _item_variables(item, document)
+        provider = _provider(await _run_provider(item["run_id"]))
     except _MissingDependency as exc:
         waiting_for = str(exc)
         await persist(lambda: settle_item(item, ItemStatus.BLOCKED, waiting_for=waiting_for))
         return {"item_id": str(item_id), "status": "BLOCKED", "waiting_for": waiting_for}
+    except DB_UNAVAILABLE:
+        # Claimed, then the database went away before the call: hand it back rather than wait for the lease.
+        await _release(ITEM_LEASE, item_id, item["attempt"], wake_item, item["kind"])
+        return {"item_id": str(item_id), "released": True}
     quiz = item["kind"] == ItemKind.QUIZ
     work = generate(item["kind"].lower(), OUTPUT_TYPES[item["kind"]], variables, tenant_id=item["tenant_id"],
-                    run_id=item["run_id"], provider=_provider(await _run_provider(item["run_id"])),
+                    run_id=item["run_id"], provider=provider,
                     check=quiz_rules if quiz else None, fixed_lengths={"questions": QUIZ_QUESTIONS} if quiz else None)
     try:
         generated = await drain.hold(work, heartbeat=functools.partial(ITEM_LEASE.heartbeat, item_id, item["attempt"]),

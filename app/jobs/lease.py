@@ -20,23 +20,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import asyncpg
 import structlog
 from piccolo.table import Table
 
+from app.db import DB_UNAVAILABLE
+
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-
-# What a briefly unreachable PostgreSQL raises: refused or dropped connections, a server shutting down.
-DB_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                  asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError)
-
 
 class LeaseLost(Exception):
     """The sweeper gave this row to another worker (our heartbeats stopped reaching the database)."""
@@ -102,22 +97,6 @@ def wake_key(task_name: str, row_id: uuid.UUID, queued_at: dt.datetime) -> str:
     """One SAQ job key per time a row was queued: duplicate wake-ups of one queueing collapse, and a row
     queued again (released, re-queued) gets a fresh job even while SAQ still remembers the old one."""
     return f"{task_name}:{row_id}:{queued_at.isoformat()}"
-
-
-async def persist(write: Callable[[], Awaitable[T]], *, patience: float = 120.0) -> T:
-    """Run a write the worker must not lose (a finished draft, a release), retrying while PostgreSQL is
-    briefly unreachable. Gives up after `patience` seconds; the sweeper then takes over."""
-    deadline = time.monotonic() + patience
-    pause = 0.2
-    while True:
-        try:
-            return await write()
-        except DB_UNAVAILABLE as exc:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("database_unavailable_retrying", error=repr(exc), retry_in_s=pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 5.0)
 
 
 class Drain:
