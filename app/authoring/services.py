@@ -456,7 +456,8 @@ class ItemFilter(msgspec.Struct, frozen=True, kw_only=True):
 async def list_items(tenant_id: uuid.UUID, filters: ItemFilter, limit: int = 200) -> list[dict[str, Any]]:
     query = ContentItem.select(
         ContentItem.id, ContentItem.syllabus_id, ContentItem.kind, ContentItem.module_index, ContentItem.lesson_index,
-        ContentItem.title, ContentItem.status, ContentItem.error, ContentItem.created_at, ContentItem.generated_at,
+        ContentItem.title, ContentItem.status, ContentItem.error, ContentItem.waiting_for, ContentItem.created_at,
+        ContentItem.generated_at,
         ContentItem.approved_at,
     ).where(ContentItem.tenant_id == tenant_id)
     if filters.status:
