@@ -114,9 +114,7 @@ async def _wake(task: Any, key: str, **kwargs: str) -> None:
 
 async def run_syllabus_generation(run_id: uuid.UUID) -> dict[str, Any]:
     """Worker: draft (or redraft) a syllabus. Safe to run twice: only the claim winner works."""
-    if drain.draining:
-        await drain.park()
-    run = await persist(lambda: RUN_LEASE.claim(run_id))
+    run = await drain.claim(RUN_LEASE, run_id)
     if run is None:
         return {"run_id": str(run_id), "skipped": True}
     course = await Course.select().where(Course.id == run["course_id"]).first()
@@ -195,9 +193,7 @@ class _MissingDependency(Exception):
 
 async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
     """Worker: generate one lesson, quiz or project. Safe to run twice: only the claim winner works."""
-    if drain.draining:
-        await drain.park()
-    item = await persist(lambda: ITEM_LEASE.claim(item_id))
+    item = await drain.claim(ITEM_LEASE, item_id)
     if item is None:
         return {"item_id": str(item_id), "skipped": True}
     try:

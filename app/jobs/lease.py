@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import structlog
 from piccolo.table import Table
 
-from app.db import DB_UNAVAILABLE
+from app.db import DB_UNAVAILABLE, persist
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -117,10 +117,13 @@ class Drain:
             self._release = asyncio.Event()
         return self._release
 
-    async def park(self) -> None:
-        """Called instead of claiming while draining: wait to be cancelled by the worker's stop, which
-        hands the SAQ job back to the queue for the next worker."""
-        await asyncio.Event().wait()
+    async def claim(self, table: LeasedTable, row_id: uuid.UUID) -> dict[str, Any] | None:
+        """A worker's claim of a woken row (None: someone else has it). While draining, it never claims:
+        it waits to be cancelled by the worker's stop, which hands the SAQ job back to the queue for the
+        next worker."""
+        if self.draining:
+            await asyncio.Event().wait()
+        return await persist(lambda: table.claim(row_id))
 
     async def stop(self, grace: float) -> int:
         """Stop claiming, give running work `grace` seconds, then release what is left; returns how
