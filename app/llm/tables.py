@@ -22,7 +22,7 @@ class AIUsage(Table, tablename="ai_usage"):
     output_tokens = Integer(default=0)
     cost_usd = Numeric(digits=(12, 6), default=Decimal(0))
     duration_ms = Integer(default=0)
-    http_attempts = Integer(default=0)  # SDK retries and timed-out attempts included
+    http_attempts = Integer(default=0)  # 1 + SDK retries (timed-out attempts too); the mock counts 1 per call
     success = Boolean(default=False)
     error = Text(null=True, default=None)
     run_id = UUID(null=True, default=None)
