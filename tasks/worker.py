@@ -119,6 +119,9 @@ async def stop_workers(workers: list[Worker], runners: list[asyncio.Task], setti
     for runner in runners:
         with contextlib.suppress(asyncio.CancelledError):
             await runner
+    # No worker of this process is left to hand work to, so claims are allowed again: code that generates
+    # directly (the demo seeder between two steps, tests) must not wait for a stop that has happened.
+    drain.open()
 
 
 @contextlib.asynccontextmanager

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import msgspec
 import structlog
 
+from app.db import persist
 from app.llm.base import Completion, CompletionRequest, LLMError, LLMProvider, Message
 from app.llm.prompts import load_prompt
 from app.llm.providers import get_provider
@@ -149,7 +150,12 @@ class _Ledger(msgspec.Struct, frozen=True, kw_only=True):
     tenant_id: uuid.UUID | None
     run_id: uuid.UUID | None
 
+    # Both writes ride out a brief database outage (persist): an answer the model was paid for is not
+    # thrown away because its usage row could not be written at that instant.
     async def start(self, request: CompletionRequest) -> int:
+        return await persist(lambda: self._insert(request))
+
+    async def _insert(self, request: CompletionRequest) -> int:
         input_tokens = _estimated_tokens(request.messages)
         rows = await AIUsage.insert(AIUsage(
             tenant_id=self.tenant_id, operation=self.operation, provider=self.provider, model=self.model,
@@ -165,12 +171,12 @@ class _Ledger(msgspec.Struct, frozen=True, kw_only=True):
         LLM_TOKENS.labels(**labels, direction="input").inc(spent.input_tokens)
         LLM_TOKENS.labels(**labels, direction="output").inc(spent.output_tokens)
         LLM_COST.labels(**labels).inc(float(cost))
-        await AIUsage.update({
+        await persist(lambda: AIUsage.update({
             AIUsage.response_model: spent.response_model, AIUsage.input_tokens: spent.input_tokens,
             AIUsage.output_tokens: spent.output_tokens, AIUsage.cost_usd: cost,
             AIUsage.duration_ms: spent.duration_ms, AIUsage.http_attempts: spent.http_attempts,
             AIUsage.success: error is None, AIUsage.error: error, AIUsage.finished_at: datetime.now(UTC),
-        }).where(AIUsage.id == row_id)
+        }).where(AIUsage.id == row_id).run())
 
 
 def _estimated_tokens(messages: list[Message]) -> int:
