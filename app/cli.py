@@ -117,7 +117,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        runners = start_workers(workers)
+        runners = start_workers(workers, settings)
         try:
             await stop.wait()
         finally:

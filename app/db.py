@@ -108,8 +108,10 @@ async def fetch_row(query: str, *args: object) -> asyncpg.Record | None:
 
 
 # What a briefly unreachable PostgreSQL raises: refused or dropped connections, a server shutting down.
+# InternalClientError: a pooled connection left mid-operation when the server went away.
 DB_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                  asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError)
+                  asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError,
+                  asyncpg.exceptions.InternalClientError)
 _outage_log = structlog.get_logger("coursewright.db")
 
 

@@ -18,8 +18,3 @@ async def generate_syllabus(ctx: dict, *, run_id: str) -> dict:
 @task(timeout=600, queue=GENERATION_QUEUE)
 async def generate_item(ctx: dict, *, item_id: str) -> dict:
     return await generation.run_item_generation(uuid.UUID(item_id))
-
-
-@task(timeout=60)
-async def sweep_generation(ctx: dict) -> dict:
-    return await generation.sweep_generation()

@@ -15,32 +15,50 @@ from typing import Any
 import structlog
 from saq import CronJob, Worker
 
+from app.authoring.generation import sweep_generation
+from app.db import DB_UNAVAILABLE
 from app.jobs.lease import drain
 from app.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS
 from app.queue import GENERATION_QUEUE, QUEUE_NAME, get_queue
 from app.settings import Settings
-from tasks.authoring import generate_item, generate_syllabus, sweep_generation
+from tasks.authoring import generate_item, generate_syllabus
 from tasks.housekeeping import purge_expired_sessions
 from tasks.jobs import fail_lost_jobs, recompute_tenant_stats
 
 log = structlog.get_logger("coursewright.worker")
 
 FUNCTIONS = {
-    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, sweep_generation],
+    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs],
     GENERATION_QUEUE: [generate_syllabus, generate_item],
 }
 
 
-def cron_jobs(settings: Settings) -> list[CronJob]:
-    # The generation sweeper runs four times per lease, so lost work waits at most about 1.25 leases.
-    # SAQ's cron takes a sixth field for seconds.
-    sweep_every = max(1, min(59, settings.generation_lease_seconds // 4))
-    return [
-        CronJob(purge_expired_sessions, cron="17 * * * *", timeout=purge_expired_sessions.saq_timeout, retries=1),
-        CronJob(fail_lost_jobs, cron="*/5 * * * *", timeout=fail_lost_jobs.saq_timeout, retries=1),
-        CronJob(sweep_generation, cron=f"* * * * * */{sweep_every}", timeout=sweep_generation.saq_timeout,
-                retries=1, unique=True),
-    ]
+CRON_JOBS = [
+    CronJob(purge_expired_sessions, cron="17 * * * *", timeout=purge_expired_sessions.saq_timeout, retries=1),
+    CronJob(fail_lost_jobs, cron="*/5 * * * *", timeout=fail_lost_jobs.saq_timeout, retries=1),
+]
+# SAQ waits this long for a job before looking again. Without a limit, a stop can hang for good on
+# Python 3.11 (a cancelled asyncio.wait_for that races a notification returns instead of raising).
+DEQUEUE_TIMEOUT_S = 1.0
+STOP_TIMEOUT_S = 30.0
+
+
+async def sweep_generation_forever(settings: Settings) -> None:
+    """The generation sweeper, four times per lease, in every worker process: lost work waits at most about
+    1.25 leases. A loop rather than a SAQ cron job: a cron job is itself a SAQ job, and one held by a worker
+    that was killed blocks the next run until SAQ notices (the job's timeout). Concurrent sweeps from
+    several processes are safe: every change they make is a compare-and-set."""
+    interval = settings.generation_lease_seconds / 4
+    while True:
+        try:
+            summary = await sweep_generation()
+            if any(summary.values()):
+                log.info("generation_swept", **summary)
+        except DB_UNAVAILABLE as exc:
+            log.warning("generation_sweep_waiting_for_database", error=repr(exc))
+        except Exception as exc:  # the next sweep may succeed; the loop must outlive one bad one
+            log.error("alert:generation_sweep_failed", error=repr(exc), exc_info=True)
+        await asyncio.sleep(interval)
 
 
 async def before_process(ctx: dict[str, Any]) -> None:
@@ -79,7 +97,8 @@ def build_workers(settings: Settings, *, in_process: bool) -> list[Worker]:
         QuietWorker(
             get_queue(name),
             functions=FUNCTIONS[name],
-            cron_jobs=cron_jobs(settings) if name == QUEUE_NAME else None,
+            cron_jobs=CRON_JOBS if name == QUEUE_NAME else None,
+            dequeue_timeout=DEQUEUE_TIMEOUT_S,
             concurrency=concurrency[name],
             before_process=[before_process],
             after_process=[after_process],
@@ -98,12 +117,15 @@ def _report_exit(task: asyncio.Task) -> None:
         log.error("alert:worker_crashed", worker=task.get_name(), error=repr(task.exception()))
 
 
-def start_workers(workers: list[Worker]) -> list[asyncio.Task]:
+def start_workers(workers: list[Worker], settings: Settings) -> list[asyncio.Task]:
+    """The SAQ workers and the generation sweeper of this process, as tasks; stop them with stop_workers()."""
     drain.open()
     runners = []
     for worker in workers:
         runners.append(asyncio.create_task(worker.start(), name=f"saq-worker-{worker.queue.name}"))
         runners[-1].add_done_callback(_report_exit)
+    runners.append(asyncio.create_task(sweep_generation_forever(settings), name="generation-sweeper"))
+    runners[-1].add_done_callback(_report_exit)
     return runners
 
 
@@ -113,7 +135,11 @@ async def stop_workers(workers: list[Worker], runners: list[asyncio.Task], setti
     released = await drain.stop(settings.worker_shutdown_grace_seconds)
     log.info("workers_stopping", released=released)
     for worker in workers:
-        await worker.stop()
+        try:
+            await asyncio.wait_for(worker.stop(), STOP_TIMEOUT_S + settings.worker_shutdown_grace_seconds)
+        except TimeoutError:
+            # What is still running is cancelled below; its rows are leased, so nothing is lost.
+            log.error("alert:worker_stop_timed_out", queue=worker.queue.name)
     for runner in runners:
         runner.cancel()
     for runner in runners:
@@ -129,7 +155,7 @@ async def running_workers(settings: Settings) -> AsyncIterator[list[Worker]]:
     """Run this process's in-process workers for the duration of the block (web app lifespan, demo
     seeding, benchmarks); stops them gracefully on the way out. The queues must be connected first."""
     workers = build_workers(settings, in_process=True)
-    runners = start_workers(workers)
+    runners = start_workers(workers, settings)
     try:
         yield workers
     finally:

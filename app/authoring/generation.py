@@ -114,9 +114,14 @@ async def _wake(task: Any, key: str, **kwargs: str) -> None:
 
 async def run_syllabus_generation(run_id: uuid.UUID) -> dict[str, Any]:
     """Worker: draft (or redraft) a syllabus. Safe to run twice: only the claim winner works."""
-    run = await drain.claim(RUN_LEASE, run_id)
-    if run is None:
-        return {"run_id": str(run_id), "skipped": True}
+    async with drain.claimed(RUN_LEASE, run_id) as run:
+        if run is None:
+            return {"run_id": str(run_id), "skipped": True}
+        return await _draft_syllabus(run)
+
+
+async def _draft_syllabus(run: dict[str, Any]) -> dict[str, Any]:
+    run_id = run["id"]
     course = await Course.select().where(Course.id == run["course_id"]).first()
     brief = msgspec.json.decode(course["brief"], type=CourseBrief)
     previous = await Syllabus.select().where(Syllabus.id == run["source_id"]).first() if run["source_id"] else None
@@ -193,9 +198,14 @@ class _MissingDependency(Exception):
 
 async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
     """Worker: generate one lesson, quiz or project. Safe to run twice: only the claim winner works."""
-    item = await drain.claim(ITEM_LEASE, item_id)
-    if item is None:
-        return {"item_id": str(item_id), "skipped": True}
+    async with drain.claimed(ITEM_LEASE, item_id) as item:
+        if item is None:
+            return {"item_id": str(item_id), "skipped": True}
+        return await _generate_item(item)
+
+
+async def _generate_item(item: dict[str, Any]) -> dict[str, Any]:
+    item_id = item["id"]
     try:
         document = await _syllabus_document(item["syllabus_id"])
         variables = await _item_variables(item, document)

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -117,13 +117,24 @@ class Drain:
             self._release = asyncio.Event()
         return self._release
 
-    async def claim(self, table: LeasedTable, row_id: uuid.UUID) -> dict[str, Any] | None:
-        """A worker's claim of a woken row (None: someone else has it). While draining, it never claims:
-        it waits to be cancelled by the worker's stop, which hands the SAQ job back to the queue for the
-        next worker."""
+    @contextlib.asynccontextmanager
+    async def claimed(self, table: LeasedTable, row_id: uuid.UUID) -> AsyncIterator[dict[str, Any] | None]:
+        """A worker's claim of a woken row, held for the block (None: someone else has it). The whole span
+        from claim to stored result counts as running work for stop(). While draining it never claims: it
+        waits to be cancelled by the worker's stop, which hands the SAQ job back to the queue."""
         if self.draining:
             await asyncio.Event().wait()
-        return await persist(lambda: table.claim(row_id))
+        row = await persist(lambda: table.claim(row_id))
+        if row is None:
+            yield None
+            return
+        holder = asyncio.current_task()
+        assert holder is not None
+        self._holders.add(holder)
+        try:
+            yield row
+        finally:
+            self._holders.discard(holder)
 
     async def stop(self, grace: float) -> int:
         """Stop claiming, give running work `grace` seconds, then release what is left; returns how
@@ -139,11 +150,8 @@ class Drain:
         return len(left)
 
     async def hold(self, work: Awaitable[T], *, heartbeat: Callable[[], Awaitable[bool]], interval: float) -> T:
-        """Run `work` while heartbeating every `interval` seconds. Raises LeaseLost when a heartbeat finds
-        the row taken over, Released when the worker stops before the work finishes."""
-        holder = asyncio.current_task()
-        assert holder is not None
-        self._holders.add(holder)
+        """Run `work` (inside claimed()) while heartbeating every `interval` seconds. Raises LeaseLost when a
+        heartbeat finds the row taken over, Released when the worker stops before the work finishes."""
         job = asyncio.ensure_future(work)
         released = asyncio.ensure_future(self._release_event().wait())
         try:
@@ -163,7 +171,6 @@ class Drain:
                 if not alive:
                     raise LeaseLost()
         finally:
-            self._holders.discard(holder)
             for task in (job, released):
                 if not task.done():
                     task.cancel()

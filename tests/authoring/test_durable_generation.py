@@ -205,8 +205,7 @@ async def test_it_wakes_a_queued_item_whose_wake_up_was_lost(client, personas):
     _run, items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "QUEUED"})
     lesson = items[("LESSON", 1)]
     await ContentItem.raw("UPDATE content_item SET queued_at = now() - interval '1 hour' WHERE id = {}", lesson["id"])
-    summary = await generation.sweep_generation()
-    assert summary["rewoken"] >= 1
+    await generation.sweep_generation()  # (or the live server's own sweeper, whichever comes first)
     row = await _wait_for(lesson, "DRAFT")
     assert row["attempt"] == 1 and row["lost_attempts"] == 0
 
