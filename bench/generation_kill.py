@@ -167,7 +167,7 @@ def sweep_times(log_dir: Path, phase: str) -> list[float]:
     times = []
     for path in log_dir.glob(f"{phase}-worker-*.log"):
         for line in path.read_text().splitlines():
-            if '"sweep_generation"' in line and '"job_finished"' in line:
+            if '"generation_swept"' in line:
                 stamp = json.loads(line)["timestamp"].replace("Z", "+00:00")
                 times.append(dt.datetime.fromisoformat(stamp).timestamp())
     return sorted(times)

@@ -51,9 +51,8 @@ async def sweep_generation_forever(settings: Settings) -> None:
     interval = settings.generation_lease_seconds / 4
     while True:
         try:
-            summary = await sweep_generation()
-            if any(summary.values()):
-                log.info("generation_swept", **summary)
+            # One line per sweep, also when it found nothing: the sign that the sweeper is alive.
+            log.info("generation_swept", **await sweep_generation())
         except DB_UNAVAILABLE as exc:
             log.warning("generation_sweep_waiting_for_database", error=repr(exc))
         except Exception as exc:  # the next sweep may succeed; the loop must outlive one bad one
