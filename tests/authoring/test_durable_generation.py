@@ -281,6 +281,10 @@ async def test_outsiders_cannot_retry_regenerate_or_edit_another_workspace(clien
                  f"/admin/courses/{syllabus['course_id']}/brief"):
         assert (await outsider.post(path, {"title": "x"})).status_code == 404, path
     assert (await outsider.get(f"/admin/courses/{syllabus['course_id']}/brief")).status_code == 404
+    # Without the CSRF token even the workspace's own admin is refused, and nothing is created.
+    for path in (f"/admin/runs/{run['id']}/retry", f"/admin/runs/{run['id']}/regenerate-failed",
+                 f"/admin/courses/{syllabus['course_id']}/brief"):
+        assert (await client.post(path, {"title": "x"}, csrf=False)).status_code == 403, path
     assert await GenerationRun.count().where(GenerationRun.course_id == syllabus["course_id"]) == 2
 
 
