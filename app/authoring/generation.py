@@ -114,7 +114,7 @@ async def _wake(task: Any, key: str, **kwargs: str) -> None:
 
 async def run_syllabus_generation(run_id: uuid.UUID) -> dict[str, Any]:
     """Worker: draft (or redraft) a syllabus. Safe to run twice: only the claim winner works."""
-    async with drain.claimed(RUN_LEASE, run_id) as run:
+    async with drain.claimed(RUN_LEASE, run_id, wake_syllabus_run) as run:
         if run is None:
             return {"run_id": str(run_id), "skipped": True}
         return await _draft_syllabus(run)
@@ -198,7 +198,7 @@ class _MissingDependency(Exception):
 
 async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
     """Worker: generate one lesson, quiz or project. Safe to run twice: only the claim winner works."""
-    async with drain.claimed(ITEM_LEASE, item_id) as item:
+    async with drain.claimed(ITEM_LEASE, item_id, wake_item) as item:
         if item is None:
             return {"item_id": str(item_id), "skipped": True}
         return await _generate_item(item)

@@ -33,6 +33,10 @@ from app.db import DB_UNAVAILABLE, persist
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
+Wake = Callable[[uuid.UUID, dt.datetime], Awaitable[None]]  # enqueues a row's wake-up for its queued_at
+PARK_S = 3.0  # how long a wake-up that arrives while draining waits for the stop to cancel it
+
+
 class LeaseLost(Exception):
     """The sweeper gave this row to another worker (our heartbeats stopped reaching the database)."""
 
@@ -85,6 +89,13 @@ class LeasedTable:
             f"SELECT id, queued_at FROM {self.name} WHERE status = '{self.queued}' "
             "AND queued_at < now() - {}::interval", older_than)
 
+    async def touch(self, row_id: uuid.UUID) -> dt.datetime | None:
+        """A new queueing time for a row that is still queued (its next wake-up gets a new key)."""
+        rows = await self.table.raw(
+            f"UPDATE {self.name} SET queued_at = now() WHERE id = {{}} AND status = '{self.queued}' "
+            "RETURNING queued_at", row_id)
+        return rows[0]["queued_at"] if rows else None
+
     async def touch_queued(self, row_id: uuid.UUID, queued_at: dt.datetime) -> dt.datetime | None:
         """A new wake-up for a queued row (compare-and-set on queued_at, so one sweeper wins)."""
         rows = await self.table.raw(
@@ -118,12 +129,20 @@ class Drain:
         return self._release
 
     @contextlib.asynccontextmanager
-    async def claimed(self, table: LeasedTable, row_id: uuid.UUID) -> AsyncIterator[dict[str, Any] | None]:
+    async def claimed(self, table: LeasedTable, row_id: uuid.UUID, wake: Wake) -> AsyncIterator[dict[str, Any] | None]:
         """A worker's claim of a woken row, held for the block (None: someone else has it). The whole span
         from claim to stored result counts as running work for stop(). While draining it never claims: it
-        waits to be cancelled by the worker's stop, which hands the SAQ job back to the queue."""
+        waits to be cancelled by the worker's stop, which hands the SAQ job back to the queue. That wait is
+        bounded, because on Python 3.11 a cancellation that races a dequeue can be lost; then the row gets
+        a fresh wake-up (`wake`) for the next worker instead."""
         if self.draining:
-            await asyncio.Event().wait()
+            try:
+                await asyncio.wait_for(asyncio.Event().wait(), PARK_S)
+            except TimeoutError:
+                if (queued_at := await persist(lambda: table.touch(row_id))) is not None:
+                    await wake(row_id, queued_at)
+            yield None
+            return
         row = await persist(lambda: table.claim(row_id))
         if row is None:
             yield None
