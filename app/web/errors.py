@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.errors import DomainError, Throttled
+from app.web.inputs import describe_problem
 from app.web.requests import request_id
 from app.web.templating import redirect, render
 
@@ -57,7 +58,7 @@ def _validation_message(exc: ValidationException) -> str:
     for item in exc.extra or []:
         if isinstance(item, dict):
             key = item.get("key") or item.get("source") or "input"
-            problems.append(f"{key}: {item.get('message', 'invalid')}")
+            problems.append(f"{key}: {describe_problem(str(item.get('message', 'invalid')))}")
     return "The submitted data is invalid" + (f" ({'; '.join(problems)})." if problems else ".")
 
 
