@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from app.web import inputs
+
 Level = Literal["beginner", "intermediate", "advanced"]
 TeachingStyle = Literal["practical", "conceptual", "socratic", "project-based", "exam-focused"]
 
@@ -19,6 +21,8 @@ Title = Annotated[str, Meta(min_length=5, max_length=200)]
 Sentence = Annotated[str, Meta(min_length=3, max_length=500)]
 Paragraph = Annotated[str, Meta(min_length=50, max_length=5000)]
 Minutes = Annotated[int, Meta(ge=5, le=600)]
+
+COMMON_CONSTRAINTS = ("exam-focused", "project-based", "practical", "hands-on labs", "no prior experience")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,13 +158,15 @@ class Project(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 class CourseBriefForm(msgspec.Struct):
-    title: str = ""
-    audience: str = ""
-    level: str = ""
-    time_budget_hours: str = ""
-    teaching_style: str = ""
-    constraints: list[str] | str = []
-    other_constraints: str = ""
+    # Bounds and the no-control-characters rule of app.web.inputs; the finer rules (CourseBrief) are
+    # checked by the service, which re-shows the form with its message.
+    title: inputs.Title = ""
+    audience: inputs.Line(300) = ""
+    level: inputs.Line(32) = ""
+    time_budget_hours: inputs.Line(32) = ""
+    teaching_style: inputs.Line(32) = ""
+    constraints: Annotated[list[inputs.Line(60)], Meta(max_length=len(COMMON_CONSTRAINTS))] | inputs.Line(60) = []
+    other_constraints: inputs.Line(1000) = ""
 
     @classmethod
     def from_brief(cls, brief: dict) -> CourseBriefForm:
@@ -183,15 +189,12 @@ class CourseBriefForm(msgspec.Struct):
 
 
 class NoteForm(msgspec.Struct):
-    note: str = ""
+    note: inputs.Text() = ""
 
 
 class ReasonForm(msgspec.Struct):
-    reason: str = ""
+    reason: inputs.Text() = ""
 
 
 class InstructionForm(msgspec.Struct):
-    instruction: str = ""
-
-
-COMMON_CONSTRAINTS = ("exam-focused", "project-based", "practical", "hands-on labs", "no prior experience")
+    instruction: inputs.Text() = ""
