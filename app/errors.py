@@ -25,6 +25,10 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class Gone(DomainError):
+    status_code = 410
+
+
 class Throttled(DomainError):
     status_code = 429
 

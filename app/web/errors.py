@@ -28,6 +28,7 @@ TITLES = {
     404: "Page not found",
     405: "Method not allowed",
     409: "That conflicts with the current state",
+    410: "No longer available",
     413: "That request is too large",
     429: "Slow down a little",
     500: "Something went wrong on our side",
