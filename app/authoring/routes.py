@@ -26,6 +26,7 @@ from app.authoring.tables import ItemKind, ItemStatus, RunKind, RunStatus
 from app.errors import Conflict, InvalidInput
 from app.llm import usage
 from app.publishing import services as publishing
+from app.web import inputs
 from app.web.auth import actor_of, current_user, requires_admin
 from app.web.templating import flash, redirect, render
 
@@ -183,7 +184,7 @@ async def generate_content(request: Request, syllabus_id: uuid.UUID) -> Response
 
 
 @post("/admin/syllabi/{syllabus_id:uuid}/modules/{module_index:int}/approve", **ADMIN)
-async def approve_module(request: Request, syllabus_id: uuid.UUID, module_index: int,
+async def approve_module(request: Request, syllabus_id: uuid.UUID, module_index: inputs.PathInt4,
                          data: Annotated[NoteForm, Form]) -> Response:
     count = await services.approve_module(_tenant(request), syllabus_id, module_index, data.note,
                                           actor=actor_of(request))
@@ -202,6 +203,8 @@ def _filters(syllabus: str, module: str, kind: str, status: str) -> services.Ite
         module_index = int(module) if module else None
     except ValueError:
         raise InvalidInput("Choose a course from the list and a module number.") from None
+    if module_index is not None and not 1 <= module_index <= inputs.INT4_MAX:
+        raise InvalidInput("Choose a module number from the list.")
     if kind and kind not in ItemKind.__members__:
         raise InvalidInput(f"Unknown content type {kind!r}.")
     if status and status not in ItemStatus.__members__:
@@ -211,8 +214,8 @@ def _filters(syllabus: str, module: str, kind: str, status: str) -> services.Ite
 
 
 @get("/admin/review", **ADMIN)
-async def review_queue(request: Request, syllabus: str = "", module: str = "", kind: str = "",
-                       status: str = "") -> Response:
+async def review_queue(request: Request, syllabus: inputs.QueryLine(64) = "", module: inputs.QueryLine(16) = "",
+                       kind: inputs.QueryLine(16) = "", status: inputs.QueryLine(16) = "") -> Response:
     tenant = _tenant(request)
     filters = _filters(syllabus, module, kind, status)
     return render(request, "authoring/review.html", partial="authoring/_review_table.html",
@@ -267,8 +270,7 @@ async def regenerate_item(request: Request, item_id: uuid.UUID, data: Annotated[
 
 
 @get("/admin/ai-usage", **ADMIN)
-async def ai_usage(request: Request, days: int = 30) -> Response:
-    days = max(1, min(days, 365))
+async def ai_usage(request: Request, days: inputs.Int4Query(ge=1, le=365) = 30) -> Response:
     rows = await usage.usage_by_day(_tenant(request), days)
     return render(request, "authoring/ai_usage.html", rows=rows, totals=usage.totals(rows), days=days,
                   nav="ai-usage")

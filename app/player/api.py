@@ -10,6 +10,7 @@ from litestar import Request, get
 from app.authoring.schemas import Lesson
 from app.player import services
 from app.player.routes import LEARNER, _who
+from app.web import inputs
 
 
 class LearnerCourse(msgspec.Struct, frozen=True):
@@ -92,7 +93,7 @@ async def api_course(request: Request, course_id: uuid.UUID) -> LearnerCourseDet
 
 @get("/api/learn/courses/{course_id:uuid}/lessons/{index:int}", **LEARNER, tags=["learn"],
      summary="One lesson of an enrolled course, with its quiz questions (no answer key)")
-async def api_lesson(request: Request, course_id: uuid.UUID, index: int) -> LessonView:
+async def api_lesson(request: Request, course_id: uuid.UUID, index: inputs.PathInt4) -> LessonView:
     tenant_id, user_id = _who(request)
     context = await services.require_context(tenant_id, user_id, course_id)
     entry = services.lesson_at(context, index)

@@ -16,7 +16,9 @@ from litestar.params import Body
 
 from app.errors import InvalidInput, NotFound
 from app.player import services
+from app.player.schemas import QuizAnswers
 from app.player.tables import CompletedVia
+from app.web import inputs
 from app.web.auth import actor_of, current_user, requires_login
 from app.web.templating import flash, redirect, render
 
@@ -86,7 +88,7 @@ def _lesson_page(request: Request, context: services.LearnerContext, index: int,
 
 
 @get("/learn/{course_id:uuid}/lesson/{index:int}", **LEARNER)
-async def lesson(request: Request, course_id: uuid.UUID, index: int) -> Response:
+async def lesson(request: Request, course_id: uuid.UUID, index: inputs.PathInt4) -> Response:
     context = await _context(request, course_id)
     services.lesson_at(context, index)
     await services.remember_position(context, index)
@@ -94,7 +96,7 @@ async def lesson(request: Request, course_id: uuid.UUID, index: int) -> Response
 
 
 @post("/learn/{course_id:uuid}/lesson/{index:int}/complete", **LEARNER)
-async def complete(request: Request, course_id: uuid.UUID, index: int) -> Response:
+async def complete(request: Request, course_id: uuid.UUID, index: inputs.PathInt4) -> Response:
     context = await _context(request, course_id)
     await services.complete_lesson(context, _who(request)[0], index, CompletedVia.BUTTON)
     if request.htmx:
@@ -104,13 +106,13 @@ async def complete(request: Request, course_id: uuid.UUID, index: int) -> Respon
 
 
 @post("/learn/{course_id:uuid}/lesson/{index:int}/quiz", **LEARNER)
-async def quiz(request: Request, course_id: uuid.UUID, index: int,
-               data: Annotated[dict[str, Any], Form]) -> Response:
+async def quiz(request: Request, course_id: uuid.UUID, index: inputs.PathInt4,
+               data: Annotated[QuizAnswers, Form]) -> Response:
     context = await _context(request, course_id)
     entry = services.lesson_at(context, index)
     try:
-        answers = services.parse_answers(data, len(entry.quiz.questions))
-        started = int(data.get("rendered_at") or 0)
+        answers = services.parse_answers(data.answers(), len(entry.quiz.questions))
+        started = int(data.rendered_at or 0)
     except (InvalidInput, ValueError) as exc:
         message = exc.message if isinstance(exc, InvalidInput) else "The quiz form was damaged; reload the page."
         if request.htmx:
@@ -128,7 +130,7 @@ async def quiz(request: Request, course_id: uuid.UUID, index: int,
 
 
 @get("/learn/{course_id:uuid}/module/{module_index:int}/project", **LEARNER)
-async def project(request: Request, course_id: uuid.UUID, module_index: int) -> Response:
+async def project(request: Request, course_id: uuid.UUID, module_index: inputs.PathInt4) -> Response:
     context = await _context(request, course_id)
     module = next((m for m in context.package.modules if m.index == module_index), None)
     if module is None:

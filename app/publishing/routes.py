@@ -15,6 +15,7 @@ from litestar import Request, Response, get, post
 from app.errors import NotFound
 from app.publishing import services
 from app.publishing.diff import diff_packages
+from app.web import inputs
 from app.web.auth import actor_of, current_user, requires_admin
 from app.web.templating import flash, redirect, render
 
@@ -52,14 +53,14 @@ async def versions(request: Request, syllabus_id: uuid.UUID) -> Response:
 
 
 @get("/admin/packages/{syllabus_id:uuid}/v/{version:int}", **ADMIN)
-async def version_detail(request: Request, syllabus_id: uuid.UUID, version: int) -> Response:
+async def version_detail(request: Request, syllabus_id: uuid.UUID, version: inputs.PathInt4) -> Response:
     row = await services.get_version(_tenant(request), syllabus_id, version)
     return render(request, "publishing/version.html", package=row,
                   document=services.parse_document(row["content_hash"], row["document"]), nav="packages")
 
 
 @get("/admin/packages/{syllabus_id:uuid}/v/{version:int}/json", **ADMIN)
-async def version_json(request: Request, syllabus_id: uuid.UUID, version: int) -> Response:
+async def version_json(request: Request, syllabus_id: uuid.UUID, version: inputs.PathInt4) -> Response:
     row = await services.get_version(_tenant(request), syllabus_id, version)
     # The stored canonical bytes, unchanged: the download hashes to the published SHA-256.
     return Response(row["document"].encode(), media_type="application/json", headers={
@@ -75,7 +76,8 @@ async def archive(request: Request, package_id: uuid.UUID) -> Response:
 
 
 @get("/admin/packages/{syllabus_id:uuid}/diff", **ADMIN)
-async def diff(request: Request, syllabus_id: uuid.UUID, a: int, b: int) -> Response:
+async def diff(request: Request, syllabus_id: uuid.UUID, a: inputs.Int4Query(ge=1),
+               b: inputs.Int4Query(ge=1)) -> Response:
     tenant = _tenant(request)
     row_a = await services.get_version(tenant, syllabus_id, a)
     row_b = await services.get_version(tenant, syllabus_id, b)
@@ -128,7 +130,7 @@ async def api_course_versions(request: Request, syllabus_id: uuid.UUID) -> list[
 
 @get("/api/courses/{syllabus_id:uuid}/{version:int}", **ADMIN, tags=["courses"],
      summary="One published version: the CoursePackage document")
-async def api_course_version(request: Request, syllabus_id: uuid.UUID, version: int) -> Response[Any]:
+async def api_course_version(request: Request, syllabus_id: uuid.UUID, version: inputs.PathInt4) -> Response[Any]:
     row = await services.get_version(_tenant(request), syllabus_id, version, published_only=True)
     return Response(row["document"].encode(), media_type="application/json",
                     headers={"X-Content-SHA256": row["content_hash"]})
