@@ -27,6 +27,7 @@ from app.queue import close_queue, connect_queues
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.auth import maintenance_gate, session_middleware
 from app.web.errors import EXCEPTION_HANDLERS
+from app.web.inputs import refuse_control_characters_in_path
 from app.web.requests import request_context_middleware, stamp_response
 from app.web.templating import template_config
 
@@ -79,7 +80,8 @@ def create_app() -> Litestar:
                                        include_in_schema=False),
         ],
         lifespan=[lifespan],
-        middleware=[request_context_middleware, prometheus.middleware, session_middleware],
+        middleware=[request_context_middleware, refuse_control_characters_in_path, prometheus.middleware,
+                    session_middleware],
         before_request=maintenance_gate,
         before_send=[stamp_response],
         csrf_config=CSRFConfig(

@@ -21,7 +21,9 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
+from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
+from litestar.types import ASGIApp, Receive, Scope, Send
 from msgspec import Meta
 
 from app.errors import InvalidInput
@@ -110,3 +112,18 @@ def describe_problem(message: str) -> str:
     if "got `array`" in message:
         return "was sent more than once"
     return message
+
+
+_PATH_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def refuse_control_characters_in_path(app: ASGIApp) -> ASGIApp:
+    """Middleware: a path with a control character (`/static/app.js%00.png`) names no page or file.
+    Without this the static files router hands the NUL to the OS, which raises, and that answered 500."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _PATH_CONTROLS.search(scope.get("path", "")):
+            raise NotFoundException("There is no page at this address.")
+        await app(scope, receive, send)
+
+    return middleware

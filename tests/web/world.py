@@ -1,0 +1,100 @@
+"""A small complete world for the web-boundary tests: Acme with a published course, an enrolled learner,
+a background job and audit entries; Globex with an admin of its own. Built once per module through the
+real app (the authoring and publishing helpers), plus a whole-database fingerprint to prove that a
+refused request changed nothing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.audit.tables import AuditLog
+from app.authoring.tables import ContentItem, GenerationRun
+from app.jobs.tables import BackgroundJob
+from tests.conftest import DATABASE_URL, Client, Persona, make_member, make_tenant
+from tests.publishing.helpers import published_course
+
+
+@dataclass
+class World:
+    acme: dict
+    globex: dict
+    admin: Persona
+    learner: Persona
+    outsider: Persona  # an admin of Globex
+    course_id: uuid.UUID
+    syllabus_id: uuid.UUID
+    package_id: uuid.UUID
+    version: int
+    run_id: uuid.UUID
+    item_id: uuid.UUID
+    membership_id: uuid.UUID  # the learner's membership in Acme
+    job_id: uuid.UUID
+    audit_entry_id: int
+    index: int = 1  # a lesson of the course
+    module_index: int = 1
+
+
+async def build_world(base_url: str) -> World:
+    acme, globex = await make_tenant("Acme"), await make_tenant("Globex")
+    admin = await make_member(acme, "admin", "adam")
+    learner = await make_member(acme, "learner", "lena")
+    outsider = await make_member(globex, "admin", "oscar")
+    client = Client(base_url)
+    try:
+        await client.login(admin.email)
+        syllabus, package = await published_course(client)
+        assert (await client.post("/admin/stats")).status_code == 303
+        reader = Client(base_url)
+        await reader.login(learner.email)
+        assert (await reader.post(f"/learn/{syllabus['id']}/enroll")).status_code == 303
+        await reader.aclose()
+    finally:
+        await client.aclose()
+    run = await GenerationRun.select(GenerationRun.id).where(GenerationRun.course_id == syllabus["course_id"]).first()
+    item = await ContentItem.select(ContentItem.id).where(ContentItem.syllabus_id == syllabus["id"]).first()
+    job = await BackgroundJob.select(BackgroundJob.id).where(BackgroundJob.tenant_id == acme["id"]).first()
+    entry = await AuditLog.select(AuditLog.id).where(AuditLog.tenant_id == acme["id"]).first()
+    return World(
+        acme=acme, globex=globex, admin=admin, learner=learner, outsider=outsider,
+        course_id=syllabus["course_id"], syllabus_id=syllabus["id"], package_id=package["id"],
+        version=package["version"], run_id=run["id"], item_id=item["id"], membership_id=learner.membership_id,
+        job_id=job["id"], audit_entry_id=entry["id"],
+    )
+
+
+# Tables whose rows change on any request, refused or not: a session slides its expiry on use (and the
+# request that is refused still carries the session), and SAQ's own bookkeeping moves on its own.
+VOLATILE_TABLES = {"auth_session"}
+VOLATILE_PREFIXES = ("saq_",)
+
+
+async def database_fingerprint() -> dict[str, tuple]:
+    """Per table of the public schema: row count and the newest value of each timestamp column."""
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        columns = await conn.fetch(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position")
+        tables: dict[str, list[str]] = {}
+        for row in columns:
+            name = row["table_name"]
+            if name in VOLATILE_TABLES or name.startswith(VOLATILE_PREFIXES):
+                continue
+            tables.setdefault(name, [])
+            if row["data_type"].startswith("timestamp"):
+                tables[name].append(row["column_name"])
+        parts = []
+        for name, stamps in tables.items():
+            newest = "".join(f', max("{column}")' for column in stamps)
+            parts.append(f"SELECT '{name}' AS t, row(count(*){newest})::text AS f FROM \"{name}\"")
+        rows = await conn.fetch(" UNION ALL ".join(parts))
+        return {row["t"]: row["f"] for row in rows}
+    finally:
+        await conn.close()
+
+
+def changed_tables(before: dict, after: dict) -> list[str]:
+    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
