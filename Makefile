@@ -1,16 +1,29 @@
 # Two commands: `make run` (set up, then serve the app with an in-process worker and demo data)
-# and `make test` (set up, then run the whole suite). Everything else here is what they call.
+# and `make test` (set up, then run the whole suite). `make stop` stops what a run left behind.
+# Everything else here is what they call.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup vendor browser migrate migration bench lint clean
+.PHONY: run test stop setup vendor browser redis migrate migration bench lint clean
 
 run: setup
 	$(BIN)/coursewright serve
 
-test: setup browser
-	$(BIN)/pytest
+# The suite runs under coverage, app subprocesses included (settings in pyproject.toml). The total is
+# printed even when a test failed; the run fails when a test fails or the total is under fail_under.
+test: setup browser redis
+	@$(BIN)/coverage erase
+	@$(BIN)/coverage run -m pytest; tests=$$?; \
+	  $(BIN)/coverage combine --quiet && $(BIN)/coverage report; coverage=$$?; \
+	  if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$coverage
+
+# Stops what `make run` or `coursewright worker` left running on DATA_DIR (default .data): those
+# processes, then the embedded PostgreSQL; and the test suite's server unless a test run still uses it.
+# No `setup` prerequisite: stopping must never start an install.
+stop:
+	@[ ! -x $(BIN)/coursewright ] || $(BIN)/coursewright stop
+	@[ ! -x $(BIN)/coursewright ] || DATA_DIR=.data/test $(BIN)/coursewright stop --if-unused
 
 setup: $(VENV)/.installed static/vendor/.installed
 
@@ -33,6 +46,10 @@ static/vendor/.installed: package.json package-lock.json
 browser:
 	@command -v chromium >/dev/null 2>&1 || scripts/install-debian-package.sh chromium
 
+# The Redis-broker tests start their own Debian redis-server on a free port.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || scripts/install-debian-package.sh redis-server
+
 migrate: setup
 	$(BIN)/coursewright migrate
 
@@ -45,7 +62,7 @@ bench: setup
 	@for f in bench/*.py; do [ -e "$$f" ] || continue; echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor
+	rm -rf $(VENV) node_modules static/vendor .coverage .coverage.* htmlcov
 
 lint: setup
 	$(BIN)/ruff check app tasks tests bench

@@ -22,6 +22,14 @@ def _settings_or_exit():
         sys.exit(2)
 
 
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM a normal exit (status 143, as a shell reports it) instead of an instant death, so the
+    atexit hooks run: the one that stops the embedded PostgreSQL when we were its last user, and
+    coverage's. uvicorn and the worker take over SIGTERM for their graceful shutdown while they run;
+    uvicorn re-raises it when done, which lands here."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
     try:
         return asyncio.run(coro_fn())
@@ -46,6 +54,7 @@ def serve(host: str | None, port: int | None, no_prepare: bool) -> None:
     from app.db import database_url
     from app.logging import configure_logging
 
+    _exit_on_sigterm()
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     database_url()  # starts the embedded PostgreSQL when DATABASE_URL is unset
@@ -99,6 +108,7 @@ def worker() -> None:
     from app.queue import close_queue, connect_queues
     from tasks.worker import build_workers, start_workers, stop_workers
 
+    _exit_on_sigterm()
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     database_url()
@@ -126,6 +136,16 @@ def worker() -> None:
             await engine().close_connection_pool()
 
     asyncio.run(main())
+
+
+@cli.command()
+@click.option("--if-unused", is_flag=True, help="Leave the server running while any process still uses it.")
+def stop(if_unused: bool) -> None:
+    """Stop what serve/worker left running on DATA_DIR: those processes, then the embedded PostgreSQL."""
+    from app.embedded import stop_embedded_postgres
+
+    for line in stop_embedded_postgres(_settings_or_exit().data_dir, if_unused=if_unused):
+        click.echo(line)
 
 
 @cli.command()
