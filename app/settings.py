@@ -8,6 +8,7 @@ also come from `<NAME>_FILE` (Kubernetes/Docker secrets mounted as files).
 from __future__ import annotations
 
 import functools
+import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -41,9 +42,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path
     cookie_secure: bool
     session_ttl_hours: int
+    login_max_failures_per_pair: int
     login_max_failures_per_account: int
     login_max_failures_per_ip: int
     login_window_seconds: int
+    login_delay_free_failures: int
+    login_delay_base_ms: int
+    login_delay_max_ms: int
+    invitation_ttl_hours: int
     max_request_body_bytes: int
     seed_demo: bool
     trusted_proxy_hops: int
@@ -141,9 +147,14 @@ def _parse_prices(name: str, raw: str) -> dict[str, tuple[float, float]]:
         model, _, pair = entry.partition("=")
         price_in, _, price_out = pair.partition("/")
         try:
-            prices[model.strip()] = (float(price_in), float(price_out))
+            pair_value = (float(price_in), float(price_out))
         except ValueError:
-            raise SettingsError(f"{name} entries look like gpt-4o-mini=0.15/0.60; got {entry!r}") from None
+            pair_value = None
+        # float() also takes "nan", "inf" and "-1": a cost estimate built from them is nonsense.
+        if not model.strip() or pair_value is None or not all(0 <= p < math.inf for p in pair_value):
+            raise SettingsError(f"{name} entries look like gpt-4o-mini=0.15/0.60 (USD per million tokens, "
+                                f"not negative); got {entry!r}")
+        prices[model.strip()] = pair_value
     return prices
 
 
@@ -226,9 +237,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         cookie_secure=_get(environ, "COOKIE_SECURE", _parse_bool, production),
         session_ttl_hours=_get(environ, "SESSION_TTL_HOURS", _parse_int(1, 24 * 90), 24 * 14),
-        login_max_failures_per_account=_get(environ, "LOGIN_MAX_FAILURES_PER_ACCOUNT", _parse_int(1, 1000), 10),
+        # Sign-in throttling (app/accounts/README.md): a failing (account, address) pair is stopped early;
+        # the account as a whole only at a much higher ceiling, so a stranger cannot lock its owner out.
+        login_max_failures_per_pair=_get(environ, "LOGIN_MAX_FAILURES_PER_PAIR", _parse_int(1, 1000), 10),
+        login_max_failures_per_account=_get(environ, "LOGIN_MAX_FAILURES_PER_ACCOUNT", _parse_int(1, 100_000), 100),
         login_max_failures_per_ip=_get(environ, "LOGIN_MAX_FAILURES_PER_IP", _parse_int(1, 10000), 30),
         login_window_seconds=_get(environ, "LOGIN_WINDOW_SECONDS", _parse_int(10, 86400), 300),
+        login_delay_free_failures=_get(environ, "LOGIN_DELAY_FREE_FAILURES", _parse_int(0, 100), 2),
+        login_delay_base_ms=_get(environ, "LOGIN_DELAY_BASE_MS", _parse_int(0, 10_000), 250),
+        login_delay_max_ms=_get(environ, "LOGIN_DELAY_MAX_MS", _parse_int(0, 30_000), 2000),
+        invitation_ttl_hours=_get(environ, "INVITATION_TTL_HOURS", _parse_int(1, 24 * 90), 24 * 7),
         max_request_body_bytes=_get(environ, "MAX_REQUEST_BODY_BYTES", _parse_int(1024, 100 * 2**20), 2**20),
         seed_demo=_get(environ, "SEED_DEMO", _parse_bool, not production),
         trusted_proxy_hops=_get(environ, "TRUSTED_PROXY_HOPS", _parse_int(0, 5), 0),

@@ -38,7 +38,9 @@ def _home_for(request: Request) -> str:
 
 def _safe_next(target: str) -> str | None:
     # Only local paths: "//evil.example" or "https://..." would make login an open redirect.
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else None
+    # A control character would end up in the Location header.
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if local and services.printable(target) == target else None
 
 
 @get("/", sync_to_thread=False)
@@ -50,7 +52,7 @@ def home(request: Request) -> Response:
 async def login_page(request: Request, next: str = "") -> Response:
     if current_user(request) is not None:
         return redirect(_safe_next(next) or _home_for(request))
-    return render(request, "accounts/login.html", next=next, email="", error=None)
+    return render(request, "accounts/login.html", next=_safe_next(next) or "", email="", error=None)
 
 
 @post("/login")
@@ -61,7 +63,8 @@ async def login(request: Request, data: Annotated[LoginForm, Form]) -> Response:
     except (InvalidInput, Throttled) as exc:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
         return render(request, "accounts/login.html", status_code=exc.status_code, headers=headers,
-                      next=data.next, email=data.email, error=exc.message)
+                      next=_safe_next(data.next) or "", email=services.printable(data.email)[:320],
+                      error=exc.message)
     token = await services.start_session(
         user["id"], ip=ip, user_agent=request.headers.get("user-agent", ""), replaces=session_token(request)
     )

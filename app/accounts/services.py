@@ -6,6 +6,7 @@ queries by it, so a row of another tenant is simply "not found".
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -30,6 +31,8 @@ _hasher = PasswordHasher()
 # equally slow, so response time does not reveal which emails have accounts.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# C0/C1 control characters: never part of an email, a name or a password people type.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 MIN_PASSWORD_LENGTH = 8
 INVALID_CREDENTIALS = "Invalid email or password."
@@ -41,9 +44,14 @@ INVALID_CREDENTIALS = "Invalid email or password."
 
 def normalize_email(raw: str) -> str:
     email = raw.strip().lower()
-    if len(email) > 320 or not _EMAIL_RE.match(email):
+    if len(email) > 320 or _CONTROL_RE.search(email) or not _EMAIL_RE.match(email):
         raise InvalidInput("Enter a valid email address.")
     return email
+
+
+def printable(raw: str) -> str:
+    """`raw` without control characters: safe to show back in a form or store in a log line."""
+    return _CONTROL_RE.sub("", raw)
 
 
 def hash_password(password: str) -> str:
@@ -51,6 +59,9 @@ def hash_password(password: str) -> str:
         raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > 1024:
         raise InvalidInput("Passwords can have at most 1024 characters.")
+    if _CONTROL_RE.search(password):
+        # authenticate() refuses these, so such a password could never be used to sign in.
+        raise InvalidInput("Passwords cannot contain control characters.")
     return _hasher.hash(password)
 
 
@@ -110,12 +121,24 @@ def _parse_role(role: str) -> str:
 
 async def authenticate(email_raw: str, password: str, *, ip: str, request_id: str = "") -> dict[str, Any]:
     """Return the user for these credentials, or raise InvalidInput (same message for every failure)
-    or Throttled (too many recent failures for this account or this address)."""
-    email = email_raw.strip().lower()[:320]
-    await _check_throttle(email, ip)
-    user = await User.select().where(User.email == email).first() if email else None
-    if user is None or not user["is_active"] or not _verify(user["password_hash"] if user else None, password):
-        await LoginFailure.insert(LoginFailure(email=email, ip=ip))
+    or Throttled (too many recent failures for this account from this address, for the account, or
+    for the address)."""
+    # A control character (a NUL, say) can be part of no email or password we store: such an attempt is
+    # a failure like any other (it counts for throttling), and is stored without the characters,
+    # because PostgreSQL refuses a NUL in text.
+    malformed = bool(_CONTROL_RE.search(email_raw) or _CONTROL_RE.search(password)) or len(password) > 1024
+    email = _CONTROL_RE.sub("", email_raw).strip().lower()[:320]
+    pair_failures = await _check_throttle(email, ip)
+    await asyncio.sleep(login_delay(pair_failures))
+    user = None
+    if email and not malformed:
+        user = await User.select().where(User.email == email).first()
+    # Always run argon2, against a dummy hash when there is no usable account: an unknown email then
+    # takes as long as a wrong password, so response time does not tell which emails have accounts.
+    usable = user is not None and user["is_active"] and not malformed
+    password_ok = _verify(user["password_hash"] if usable else None, password)
+    if not (usable and password_ok):
+        await LoginFailure.insert(LoginFailure(email=email, ip=ip[:64]))
         LOGINS.labels(outcome="failure").inc()
         await audit(AuditAction.USER_LOGIN_FAILED, actor=Actor(None, email or None, ip, request_id),
                     tenant_id=None, entity_type="user", entity_id=user["id"] if user else "")
@@ -134,27 +157,45 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
-async def _check_throttle(email: str, ip: str) -> None:
+def login_delay(pair_failures: int) -> float:
+    """Seconds to wait before checking a password from a pair (account, address) that has been failing:
+    nothing for the first few typos, then doubling up to a cap. Only the failing pair waits; the
+    account's owner signing in from elsewhere does not."""
+    settings = get_settings()
+    over = pair_failures - settings.login_delay_free_failures
+    if over <= 0 or settings.login_delay_base_ms == 0:
+        return 0.0
+    return min(settings.login_delay_base_ms * 2 ** min(over - 1, 30), settings.login_delay_max_ms) / 1000
+
+
+async def _check_throttle(email: str, ip: str) -> int:
+    """Raise Throttled when the pair, the account or the address is over its limit; else return how many
+    recent failures the pair has (for the delay). See README: the pair limit is the tight one."""
     settings = get_settings()
     window = dt.timedelta(seconds=settings.login_window_seconds)
-    for column, value, limit in (
-        (LoginFailure.email, email, settings.login_max_failures_per_account),
-        (LoginFailure.ip, ip, settings.login_max_failures_per_ip),
+    since = dt.datetime.now(dt.UTC) - window
+    pair_failures = 0
+    for label, where, limit in (
+        ("pair", (LoginFailure.email == email) & (LoginFailure.ip == ip), settings.login_max_failures_per_pair),
+        ("account", LoginFailure.email == email, settings.login_max_failures_per_account),
+        ("ip", LoginFailure.ip == ip, settings.login_max_failures_per_ip),
     ):
-        # The limit-th most recent failure inside the window exists only when the key is throttled;
-        # the key is free again once that failure leaves the window.
-        row = (
-            await LoginFailure.select(LoginFailure.created_at)
-            .where((column == value) & (LoginFailure.created_at > dt.datetime.now(dt.UTC) - window))
+        # The newest `limit` failures inside the window: the key is throttled when there are `limit` of
+        # them, and free again once the oldest of those leaves the window.
+        recent = await (
+            LoginFailure.select(LoginFailure.created_at)
+            .where(where & (LoginFailure.created_at > since))
             .order_by(LoginFailure.created_at, ascending=False)
-            .offset(limit - 1)
-            .first()
+            .limit(limit)
         )
-        if row is not None:
-            retry_after = (row["created_at"] + window - dt.datetime.now(dt.UTC)).total_seconds()
+        if label == "pair":
+            pair_failures = len(recent)
+        if len(recent) >= limit:
+            retry_after = (recent[-1]["created_at"] + window - dt.datetime.now(dt.UTC)).total_seconds()
             LOGINS.labels(outcome="throttled").inc()
             raise Throttled("Too many failed sign-in attempts. Try again in a few minutes.",
                             retry_after=max(1, int(retry_after) + 1))
+    return pair_failures
 
 
 async def purge_login_failures(older_than: dt.timedelta) -> int:
