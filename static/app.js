@@ -14,11 +14,19 @@
     setTimeout(function () { el.remove(); }, 7000);
   }
 
+  // The server answers htmx errors with its message as escaped HTML (it may echo input). Decode it to
+  // plain text with an inert parser (DOMParser runs no scripts and loads nothing) and only ever show it
+  // through textContent, so the message can never become markup on the page.
+  function errorText(xhr) {
+    var body = (xhr.responseText || "").trim();
+    if (!body || /^<!doctype|^<html/i.test(body)) return xhr.statusText || "Request failed";
+    var text = new DOMParser().parseFromString(body, "text/html").body.textContent || "";
+    return text.trim() || xhr.statusText || "Request failed";
+  }
+
   document.addEventListener("htmx:responseError", function (evt) {
     var xhr = evt.detail.xhr;
-    var text = (xhr.responseText || "").trim();
-    if (!text || text.charAt(0) === "<") text = xhr.statusText || "Request failed";
-    toast(xhr.status + " · " + text.slice(0, 300));
+    toast(xhr.status + " · " + errorText(xhr).slice(0, 300));
     // htmx leaves the page as it was; put a form's fields back so they match the server's state
     // (e.g. a role select after a refused role change).
     var form = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest("form");

@@ -1,19 +1,27 @@
-"""Error responses: a styled page for browsers, a short text for HTMX (shown as a toast), JSON for /api.
+"""Error responses: a styled page for browsers, a short escaped HTML text for HTMX (shown as a toast),
+JSON for /api.
 
-Unhandled errors are logged once with their trace and request id; the page shows only the id.
+Unhandled errors are logged once with their trace and request id; the page shows only the id. A database
+that cannot be reached (a restart, a failover) is a 503 with Retry-After, not a 500: the request was fine
+and the pool reconnects by itself once the server is back.
 """
 
 from __future__ import annotations
 
+import re
+import traceback
+from html import escape
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from app.db import DB_UNAVAILABLE
 from app.errors import DomainError, Throttled
 from app.web.inputs import describe_problem
 from app.web.requests import request_id
@@ -34,6 +42,10 @@ TITLES = {
     500: "Something went wrong on our side",
     503: "Down for maintenance",
 }
+DB_OUTAGE_TITLE = "Temporarily unavailable"
+DB_OUTAGE_MESSAGE = ("Coursewright cannot reach its database for a moment. Nothing was lost; "
+                     "please try again in a few seconds.")
+DB_OUTAGE_RETRY_AFTER_SECONDS = 5
 
 
 def _wants_json(request: Request) -> bool:
@@ -41,17 +53,20 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or ("application/json" in accept and "text/html" not in accept)
 
 
-def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None,
+                   title: str | None = None) -> Response:
     rid = request_id(request.scope)
     headers = dict(headers or {})
     if _wants_json(request):
         return Response({"error": message, "status": status, "request_id": rid}, status_code=status,
                         headers=headers, media_type=MediaType.JSON)
     if request.headers.get("hx-request") == "true":
-        # htmx does not swap error responses; static/app.js shows this text in a toast instead.
-        return Response(message, status_code=status, headers=headers, media_type=MediaType.TEXT)
+        # htmx does not swap error responses; static/app.js shows this text in a toast instead (as text,
+        # never as markup). Escaped, because messages can echo input and a browser opening this URL
+        # directly would render it.
+        return Response(escape(message), status_code=status, headers=headers, media_type=MediaType.HTML)
     return render(request, "errors/error.html", status_code=status, headers=headers,
-                  status=status, title=TITLES.get(status, "Error"), message=message)
+                  status=status, title=title or TITLES.get(status, "Error"), message=message)
 
 
 def _validation_message(exc: ValidationException) -> str:
@@ -92,7 +107,34 @@ def handle_domain_error(request: Request, exc: DomainError) -> Response:
     return error_response(request, exc.status_code, exc.message, headers=headers)
 
 
+def handle_database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database_unavailable", request_id=request_id(request.scope), path=request.url.path,
+                method=request.method, error=repr(exc))
+    return error_response(request, 503, DB_OUTAGE_MESSAGE, title=DB_OUTAGE_TITLE,
+                          headers={"Retry-After": str(DB_OUTAGE_RETRY_AFTER_SECONDS)})
+
+
+_CLOSED = re.compile(r"\bclos(ed|ing)\b")
+
+
+def _is_database_outage(exc: BaseException) -> bool:
+    """A refused, dropped or shutting-down database connection (app/db.py's DB_UNAVAILABLE). OSError is too
+    broad alone (a missing file is a bug, not an outage): it counts when asyncpg raised it while connecting."""
+    for error in (exc, exc.__cause__, exc.__context__):
+        if not isinstance(error, DB_UNAVAILABLE):
+            continue
+        if isinstance(error, asyncpg.InterfaceError) and not _CLOSED.search(str(error)):
+            continue  # misuse ("another operation is in progress") is a bug, not an outage
+        if not isinstance(error, OSError) or isinstance(error, ConnectionError):
+            return True
+        if any("asyncpg" in frame.filename for frame in traceback.extract_tb(error.__traceback__)):
+            return True
+    return False
+
+
 def handle_unexpected(request: Request, exc: Exception) -> Response:
+    if _is_database_outage(exc):
+        return handle_database_unavailable(request, exc)
     log.exception("unhandled_error", request_id=request_id(request.scope), path=request.url.path,
                   method=request.method, exc_info=exc)
     return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR,

@@ -1,4 +1,4 @@
-"""Per-request plumbing: request id, client address, one access log line per response."""
+"""Per-request plumbing: request id, client address, security headers, one access log line per response."""
 
 from __future__ import annotations
 
@@ -16,6 +16,28 @@ from app.settings import get_settings
 
 log = structlog.get_logger("coursewright.http")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+# Only our own files may run or style a page: every script and stylesheet is a static file (htmx's
+# injected indicator style is switched off in layout/base.html), so an injected <script> or style=""
+# attribute is refused by the browser. data: images are Pico's inline SVG icons (checkboxes, selects).
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def request_id(scope: Scope) -> str:
@@ -38,6 +60,14 @@ def client_ip(scope: Scope) -> str:
     return client[0] if client else ""
 
 
+def served_over_https(scope: Scope) -> bool:
+    """HTTPS as the browser sees it. The scheme is "https" when uvicorn terminates TLS, or when a trusted
+    proxy says so in X-Forwarded-Proto (uvicorn honours it when TRUSTED_PROXY_HOPS > 0). COOKIE_SECURE=true
+    (the production default) declares that the site is only served over HTTPS, which covers a TLS proxy
+    whose headers we do not trust; browsers ignore HSTS on a plain-HTTP answer anyway (RFC 6797 8.1)."""
+    return scope.get("scheme") == "https" or get_settings().cookie_secure
+
+
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
@@ -56,6 +86,10 @@ async def stamp_response(message: Message, scope: Scope) -> None:
         return
     headers = MutableScopeHeaders.from_message(message)
     headers["x-request-id"] = request_id(scope)
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = value
+    if served_over_https(scope):
+        headers["strict-transport-security"] = HSTS
     state = scope.get("state", {})
     for cookie in state.get("set_cookies", ()):
         headers.add("set-cookie", cookie)

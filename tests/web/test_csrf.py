@@ -24,7 +24,7 @@ async def test_it_refuses_an_htmx_post_without_the_csrf_header(client, personas)
     response = await client.post(f"/admin/members/{personas.learner.membership_id}/role", {"role": "admin"},
                                  htmx=True, csrf=False)
     assert response.status_code == 403
-    assert response.headers["content-type"].startswith("text/plain")  # shown as a toast by app.js
+    assert response.headers["content-type"].startswith("text/html")  # escaped text, shown as a toast by app.js
     membership = await Membership.select(Membership.role).where(Membership.id == personas.learner.membership_id).first()
     assert membership["role"] == "learner"
 
