@@ -1,5 +1,5 @@
 """The module project page of the player (L3): an enrolled learner reads the project brief and rubric of
-the version they are enrolled in, reached from the course overview and from the module's last lesson,
+the version they are enrolled in, reached from the course overview (the last one also from the last lesson),
 with navigation to the next module; others are refused."""
 
 from __future__ import annotations
