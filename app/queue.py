@@ -6,10 +6,12 @@ PostgreSQL as the app. SAQ only carries ids: each task's state lives in our own 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from saq import Job, Queue
+from saq.queue.redis import RedisQueue
 
 from app.db import database_url
 from app.settings import get_settings
@@ -64,6 +66,20 @@ async def enqueue(fn: Callable[..., Any], *, key: str | None = None, **kwargs: A
     if queued is None and key is None:
         raise RuntimeError(f"SAQ refused to enqueue {fn.__qualname__}({kwargs})")
     return queued
+
+
+async def broker_problem(timeout: float) -> str | None:
+    """Why the queue broker cannot take jobs right now, or None. Only a Redis broker needs asking: the
+    default queue lives in the application's PostgreSQL, which the readiness probe checks itself."""
+    queue = get_queue(QUEUE_NAME)
+    if not isinstance(queue, RedisQueue):
+        return None
+    try:
+        async with asyncio.timeout(timeout):
+            await queue.redis.ping()
+    except Exception as exc:  # whatever the client raises, the answer is "not ready", never a 500
+        return f"Redis broker unreachable: {type(exc).__name__}"
+    return None
 
 
 async def connect_queues() -> list[Queue]:

@@ -8,6 +8,7 @@ from litestar import Response, get
 from litestar.plugins.prometheus import PrometheusController
 
 from app.db import independent_connection, pending_migrations
+from app.queue import broker_problem
 
 READY_TIMEOUT_SECONDS = 3.0
 
@@ -19,7 +20,8 @@ def live() -> dict[str, str]:
 
 @get("/health/ready", include_in_schema=False)
 async def ready() -> Response:
-    """Ready only when the database answers and every migration on disk has been applied."""
+    """Ready only when the database answers, every migration on disk has been applied, and, when the
+    queue is on Redis, Redis answers (every enqueue would fail otherwise)."""
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
             async with independent_connection() as conn:
@@ -29,6 +31,9 @@ async def ready() -> Response:
         return Response({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, status_code=503)
     if pending:
         return Response({"status": "unavailable", "database": "ok", "pending_migrations": pending}, status_code=503)
+    if problem := await broker_problem(READY_TIMEOUT_SECONDS):
+        return Response({"status": "unavailable", "database": "ok", "pending_migrations": [], "queue": problem},
+                        status_code=503)
     return Response({"status": "ok", "database": "ok", "pending_migrations": []}, status_code=200)
 
 
