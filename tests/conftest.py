@@ -79,7 +79,7 @@ DATABASE_URL = _prepare_database()
 
 async def create_database(label: str) -> str:
     """A second, empty database on the test server for tests that run processes of their own (their own
-    queue, their own demo data) that the shared live server must not see. The next run drops it."""
+    queue, their own demo data) that the shared live server must not see. Dropped when the run ends."""
     name = f"coursewright_test_{label}_{os.getpid()}"
     conn = await asyncpg.connect(_with_database(DATABASE_URL, "postgres"))
     try:
@@ -88,6 +88,25 @@ async def create_database(label: str) -> str:
     finally:
         await conn.close()
     return _with_database(DATABASE_URL, name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop this run's databases (`TEST_DB` and every `create_database`) as it ends, instead of leaving
+    them for the next run to find. Session fixtures, the live servers among them, are torn down by now;
+    FORCE disconnects any process a test started and left running."""
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_with_database(DATABASE_URL, "postgres"))
+        try:
+            for row in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'coursewright\\_test\\_%' AND datname LIKE $1",
+                f"%\\_{os.getpid()}",
+            ):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
 
 
 os.environ.update(
