@@ -5,6 +5,8 @@ refused request changed nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -55,7 +57,7 @@ async def build_world(base_url: str) -> World:
         await client.aclose()
     run = await GenerationRun.select(GenerationRun.id).where(GenerationRun.course_id == syllabus["course_id"]).first()
     item = await ContentItem.select(ContentItem.id).where(ContentItem.syllabus_id == syllabus["id"]).first()
-    job = await BackgroundJob.select(BackgroundJob.id).where(BackgroundJob.tenant_id == acme["id"]).first()
+    job = await _finished_job(acme["id"])
     entry = await AuditLog.select(AuditLog.id).where(AuditLog.tenant_id == acme["id"]).first()
     return World(
         acme=acme, globex=globex, admin=admin, learner=learner, outsider=outsider,
@@ -63,6 +65,17 @@ async def build_world(base_url: str) -> World:
         version=package["version"], run_id=run["id"], item_id=item["id"], membership_id=learner.membership_id,
         job_id=job["id"], audit_entry_id=entry["id"],
     )
+
+
+async def _finished_job(tenant_id: uuid.UUID) -> dict:
+    # Wait for the stats job, so no background write lands in the middle of a fingerprint comparison.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = await BackgroundJob.select().where(BackgroundJob.tenant_id == tenant_id).first()
+        if job["status"] in ("SUCCEEDED", "FAILED"):
+            return job
+        await asyncio.sleep(0.1)
+    raise AssertionError("the stats job of the test world did not finish")
 
 
 # Tables whose rows change on any request, refused or not: a session slides its expiry on use (and the
