@@ -20,9 +20,19 @@ from app.player.schemas import QuizAnswers
 from app.player.tables import CompletedVia
 from app.web import inputs
 from app.web.auth import actor_of, current_user, requires_login
+from app.web.errors import error_response
 from app.web.templating import flash, redirect, render
 
-LEARNER = {"guards": [requires_login]}
+
+def _withdrawn(request: Request, exc: services.CourseWithdrawn) -> Response:
+    """410 for a course withdrawn under its learner: its own page, JSON for the APIs, a toast for htmx."""
+    if request.url.path.startswith("/api/") or request.htmx:
+        return error_response(request, exc.status_code, exc.message)
+    return render(request, "learn/withdrawn.html", status_code=exc.status_code, title=exc.title, message=exc.message,
+                  nav="learn")
+
+
+LEARNER = {"guards": [requires_login], "exception_handlers": {services.CourseWithdrawn: _withdrawn}}
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
@@ -48,7 +58,7 @@ async def catalog(request: Request) -> Response:
 @get("/learn/{course_id:uuid}", **LEARNER)
 async def course_overview(request: Request, course_id: uuid.UUID) -> Response:
     tenant_id, user_id = _who(request)
-    context = await services.learner_context(tenant_id, user_id, course_id)
+    context = await services.current_context(tenant_id, user_id, course_id)
     if context is None:
         package_row, package = await services.course_preview(tenant_id, course_id)
         return render(request, "learn/course.html", course_id=course_id, package=package, context=None,

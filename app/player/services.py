@@ -14,9 +14,10 @@ from typing import Any
 import msgspec
 
 from app.audit.actions import AuditAction
-from app.audit.services import Actor, audit
+from app.audit.services import SYSTEM, Actor, audit
 from app.db import engine, fetch_row
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from app.player import enrollments
 from app.player.tables import CompletedVia, Enrollment, LessonProgress, QuestionStat, QuizAttempt
 from app.publishing import services as publishing
 from app.publishing.schemas import CoursePackage, PackagedLesson
@@ -78,13 +79,41 @@ async def learner_context(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id:
     )
 
 
+class CourseWithdrawn(Gone):
+    """Every version of a course the learner is enrolled in was archived."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__(f"“{title}” was withdrawn: your workspace archived every version of it, so it can no "
+                         "longer be read. Your completed lessons are kept in case it is published again.")
+        self.title = title
+
+
+async def current_context(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id: uuid.UUID) -> LearnerContext | None:
+    """The learner's context on a readable version; None when not enrolled. Archived versions are never
+    served: archiving moves its learners in the same transaction, so an enrollment still on one either
+    was made while the archive ran (moved here, on the next visit) or its course was withdrawn."""
+    context = await learner_context(tenant_id, user_id, syllabus_id)
+    if context is None or context.package_status == PackageStatus.PUBLISHED.value:
+        return context
+    newest = await publishing.newest_published(tenant_id, syllabus_id)
+    if newest is None:
+        raise CourseWithdrawn(context.package.course.title)
+    if await enrollments.move_enrollments(tenant_id, newest, [context.package_id],
+                                          enrollment_id=context.enrollment_id):
+        await audit(AuditAction.COURSE_VERSION_UPGRADED, actor=SYSTEM, tenant_id=tenant_id,
+                    entity_type="enrollment", entity_id=context.enrollment_id,
+                    metadata={"from": context.version, "to": newest["version"], "reason": "version archived"})
+    return await learner_context(tenant_id, user_id, syllabus_id)
+
+
 async def require_context(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id: uuid.UUID) -> LearnerContext:
     """Learner routes need an enrollment in the learner's tenant (L5): another tenant's course is
-    "not found"; a course of this tenant the learner has not enrolled in is "forbidden"."""
-    context = await learner_context(tenant_id, user_id, syllabus_id)
+    "not found"; a course of this tenant the learner has not enrolled in is "forbidden"; a course
+    withdrawn under an enrolled learner is "gone" (CourseWithdrawn)."""
+    context = await current_context(tenant_id, user_id, syllabus_id)
     if context is not None:
         return context
-    if await _newest_published(tenant_id, syllabus_id) is None:
+    if await publishing.newest_published(tenant_id, syllabus_id) is None:
         raise NotFound("No such course.")
     raise Forbidden("Enroll in this course to read its lessons.")
 
@@ -117,17 +146,9 @@ async def catalog(tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[dict[str, An
     return [{**course, "enrollment": by_course.get(course["syllabus_id"])} for course in courses]
 
 
-async def _newest_published(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> dict[str, Any] | None:
-    return await CoursePackageRow.select(CoursePackageRow.id, CoursePackageRow.content_hash,
-                                         CoursePackageRow.version).where(
-        (CoursePackageRow.syllabus_id == syllabus_id) & (CoursePackageRow.tenant_id == tenant_id)
-        & (CoursePackageRow.status == PackageStatus.PUBLISHED.value)
-    ).order_by(CoursePackageRow.version, ascending=False).first()
-
-
 async def course_preview(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> tuple[dict[str, Any], CoursePackage]:
     """The newest published version of a course of this tenant (for the overview before enrolling)."""
-    row = await _newest_published(tenant_id, syllabus_id)
+    row = await publishing.newest_published(tenant_id, syllabus_id)
     if row is None:
         raise NotFound("No such course.")
     return row, await publishing.document_of(row)
@@ -153,10 +174,9 @@ async def upgrade(context: LearnerContext, tenant_id: uuid.UUID, *, actor: Actor
     lesson slot, so completed lessons stay completed."""
     if not context.upgrade_available:
         raise Conflict("You are already on the newest version of this course.")
-    newest = await _newest_published(tenant_id, context.syllabus_id)
-    changed = await Enrollment.update({Enrollment.package_id: newest["id"], Enrollment.updated_at: _now()}).where(
-        (Enrollment.id == context.enrollment_id) & (Enrollment.package_id == context.package_id)
-    ).returning(Enrollment.id)
+    newest = await publishing.newest_published(tenant_id, context.syllabus_id)
+    changed = await enrollments.move_enrollments(tenant_id, newest, [context.package_id],
+                                                 enrollment_id=context.enrollment_id)
     if len(changed) != 1:
         raise Conflict("Your enrollment changed meanwhile; reload the page.")
     await audit(AuditAction.COURSE_VERSION_UPGRADED, actor=actor, tenant_id=tenant_id, entity_type="enrollment",

@@ -59,7 +59,7 @@ async def version_detail(request: Request, syllabus_id: uuid.UUID, version: inpu
                   document=services.parse_document(row["content_hash"], row["document"]), nav="packages")
 
 
-@get("/admin/packages/{syllabus_id:uuid}/v/{version:int}/json", **ADMIN)
+@get("/admin/packages/{syllabus_id:uuid}/v/{version:int}/json", **ADMIN, media_type="application/json")
 async def version_json(request: Request, syllabus_id: uuid.UUID, version: inputs.PathInt4) -> Response:
     row = await services.get_version(_tenant(request), syllabus_id, version)
     # The stored canonical bytes, unchanged: the download hashes to the published SHA-256.
@@ -68,11 +68,28 @@ async def version_json(request: Request, syllabus_id: uuid.UUID, version: inputs
         "X-Content-SHA256": row["content_hash"]})
 
 
+@get("/admin/packages/{package_id:uuid}/archive", **ADMIN)
+async def archive_confirm(request: Request, package_id: uuid.UUID) -> Response:
+    # A page of its own rather than a confirm() dialog: it works without JavaScript and can say exactly
+    # what archiving does to the learners on this version.
+    tenant = _tenant(request)
+    plan = await services.archive_plan(tenant, package_id)
+    return render(request, "publishing/archive.html", plan=plan,
+                  package=await services.get_package_meta(tenant, package_id), nav="packages")
+
+
 @post("/admin/packages/{package_id:uuid}/archive", **ADMIN)
 async def archive(request: Request, package_id: uuid.UUID) -> Response:
-    row = await services.archive_package(_tenant(request), package_id, actor=actor_of(request))
-    flash(request, "info", f"Version {row['version']} is archived; learners no longer see it.")
-    return redirect(f"/admin/packages/{row['syllabus_id']}")
+    plan = await services.archive_package(_tenant(request), package_id, actor=actor_of(request))
+    flash(request, "info", f"Version {plan.version} is archived; learners no longer see it. {_archive_outcome(plan)}")
+    return redirect(f"/admin/packages/{plan.syllabus_id}")
+
+
+def _archive_outcome(plan: services.ArchivePlan) -> str:
+    learners = f"{plan.learners} learner{'' if plan.learners == 1 else 's'}"
+    if plan.move_to is not None:
+        return f"{learners} moved to version {plan.move_to}, completed lessons kept."
+    return f"No published version is left: the course is withdrawn ({learners} enrolled)."
 
 
 @get("/admin/packages/{syllabus_id:uuid}/diff", **ADMIN)
@@ -136,5 +153,5 @@ async def api_course_version(request: Request, syllabus_id: uuid.UUID, version: 
                     headers={"X-Content-SHA256": row["content_hash"]})
 
 
-ROUTES = [packages, publish, versions, version_detail, version_json, archive, diff, api_courses,
+ROUTES = [packages, publish, versions, version_detail, version_json, archive_confirm, archive, diff, api_courses,
           api_course_versions, api_course_version]

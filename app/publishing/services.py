@@ -20,6 +20,7 @@ from app.audit.services import Actor, audit
 from app.authoring.tables import ContentItem, Syllabus
 from app.db import engine
 from app.errors import Conflict, InvalidInput, NotFound
+from app.player import enrollments
 from app.publishing.builder import BuiltPackage, PackageIncomplete, build_package
 from app.publishing.schemas import CoursePackage
 from app.publishing.tables import CoursePackageRow, PackageStatus
@@ -66,24 +67,78 @@ async def publish_package(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *, actor
             title=built.package.course.title, document=built.document.decode(), content_hash=built.content_hash,
             size_bytes=len(built.document), lesson_count=len(built.package.lessons), published_by=actor.user_id,
         )).returning(*META_COLUMNS))[0]
+        # Learners still on an archived version had the course withdrawn (or enrolled while it was being
+        # archived): the new version brings them back, progress kept.
+        archived = [v["id"] for v in await list_versions(tenant_id, syllabus_id)
+                    if v["status"] == PackageStatus.ARCHIVED.value]
+        returned = await enrollments.move_enrollments(tenant_id, row, archived) if archived else []
     await audit(AuditAction.PACKAGE_PUBLISHED, actor=actor, tenant_id=tenant_id, entity_type="course_package",
                 entity_id=row["id"], metadata={"syllabus_id": str(syllabus_id), "version": version,
-                                               "content_hash": built.content_hash, "size_bytes": len(built.document)})
+                                               "content_hash": built.content_hash, "size_bytes": len(built.document),
+                                               "learners_returned": len(returned)})
     return row
 
 
-async def archive_package(tenant_id: uuid.UUID, package_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
+class ArchivePlan(msgspec.Struct, frozen=True):
+    """What archiving one version does to its learners: shown to the admin before, audited after."""
+
+    package_id: uuid.UUID
+    syllabus_id: uuid.UUID
+    version: int
+    learners: int  # enrolled on this version
+    move_to: int | None  # the version they move to; None when none is left and the course is withdrawn
+
+    @property
+    def withdraws_course(self) -> bool:
+        return self.move_to is None
+
+
+def _successor(versions: list[dict[str, Any]], version: int) -> dict[str, Any] | None:
+    """The version learners move to when `version` is archived: the newest other published one."""
+    return next((v for v in sorted(versions, key=lambda v: -v["version"])
+                 if v["status"] == PackageStatus.PUBLISHED.value and v["version"] != version), None)
+
+
+async def archive_plan(tenant_id: uuid.UUID, package_id: uuid.UUID) -> ArchivePlan:
+    """The confirmation: what archive_package() would do now."""
     package = await get_package_meta(tenant_id, package_id)
-    changed = await CoursePackageRow.update({
-        CoursePackageRow.status: PackageStatus.ARCHIVED.value, CoursePackageRow.archived_by: actor.user_id,
-        CoursePackageRow.archived_at: dt.datetime.now(dt.UTC),
-    }).where((CoursePackageRow.id == package_id) & (CoursePackageRow.status == PackageStatus.PUBLISHED.value)
-             ).returning(CoursePackageRow.id)
-    if len(changed) != 1:
+    if package["status"] != PackageStatus.PUBLISHED.value:
         raise Conflict(f"Version {package['version']} is already archived.")
+    successor = _successor(await list_versions(tenant_id, package["syllabus_id"]), package["version"])
+    learners = await enrollments.learners_by_package(tenant_id, package["syllabus_id"])
+    return ArchivePlan(package_id, package["syllabus_id"], package["version"], learners.get(package_id, 0),
+                       successor["version"] if successor else None)
+
+
+async def archive_package(tenant_id: uuid.UUID, package_id: uuid.UUID, *, actor: Actor) -> ArchivePlan:
+    """Withdraw a version from learners. In the same transaction, its learners move to the newest other
+    published version (progress is per lesson slot, so it is kept); with none left they keep pointing at
+    the archived version and the player shows them the course as withdrawn."""
+    package = await get_package_meta(tenant_id, package_id)
+    syllabus_id = package["syllabus_id"]
+    async with engine().transaction():
+        # The same lock as publishing: an archive and a publish (or two archives) of one course take turns,
+        # so learners never move to a version that is being archived, or past one being published.
+        await Syllabus.raw("SELECT id FROM syllabus WHERE id = {} FOR UPDATE", syllabus_id)
+        changed = await CoursePackageRow.update({
+            CoursePackageRow.status: PackageStatus.ARCHIVED.value, CoursePackageRow.archived_by: actor.user_id,
+            CoursePackageRow.archived_at: dt.datetime.now(dt.UTC),
+        }).where((CoursePackageRow.id == package_id) & (CoursePackageRow.tenant_id == tenant_id)
+                 & (CoursePackageRow.status == PackageStatus.PUBLISHED.value)).returning(CoursePackageRow.id)
+        if len(changed) != 1:
+            raise Conflict(f"Version {package['version']} is already archived.")
+        successor = _successor(await list_versions(tenant_id, syllabus_id), package["version"])
+        if successor is not None:
+            learners = len(await enrollments.move_enrollments(tenant_id, successor, [package_id]))
+        else:
+            learners = (await enrollments.learners_by_package(tenant_id, syllabus_id)).get(package_id, 0)
+    plan = ArchivePlan(package_id, syllabus_id, package["version"], learners,
+                       successor["version"] if successor else None)
     await audit(AuditAction.PACKAGE_ARCHIVED, actor=actor, tenant_id=tenant_id, entity_type="course_package",
-                entity_id=package_id, metadata={"version": package["version"]})
-    return await get_package_meta(tenant_id, package_id)
+                entity_id=package_id, metadata={"version": plan.version, "learners": plan.learners,
+                                                "moved_to_version": plan.move_to,
+                                                "course_withdrawn": plan.withdraws_course})
+    return plan
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +201,13 @@ async def list_versions(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *,
     if published_only:
         query = query.where(CoursePackageRow.status == PackageStatus.PUBLISHED.value)
     return await query.order_by(CoursePackageRow.version, ascending=False)
+
+
+async def newest_published(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> dict[str, Any] | None:
+    return await CoursePackageRow.select(*META_COLUMNS).where(
+        (CoursePackageRow.syllabus_id == syllabus_id) & (CoursePackageRow.tenant_id == tenant_id)
+        & (CoursePackageRow.status == PackageStatus.PUBLISHED.value)
+    ).order_by(CoursePackageRow.version, ascending=False).first()
 
 
 async def publisher_emails(rows: list[dict[str, Any]]) -> dict[uuid.UUID, str]:

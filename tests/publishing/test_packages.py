@@ -105,7 +105,7 @@ async def test_two_concurrent_publishes_never_share_a_version(client, personas):
     assert sorted(versions) == [1, 2]
 
 
-async def _new_quiz_approved(personas, syllabus) -> None:
+async def _new_quiz_approved(personas, syllabus, instruction: str = "swap the answers") -> None:
     from app.authoring import generation
     from app.authoring import services as authoring
 
@@ -114,7 +114,7 @@ async def _new_quiz_approved(personas, syllabus) -> None:
         & (ContentItem.lesson_index == 1)).first()
     new = (await ContentItem.insert(ContentItem(
         tenant_id=personas.acme["id"], syllabus_id=syllabus["id"], kind="QUIZ", module_index=1, lesson_index=1,
-        title=old["title"], supersedes_id=old["id"], instruction="swap the answers", status="QUEUED",
+        title=old["title"], supersedes_id=old["id"], instruction=instruction, status="QUEUED",
     )).returning(ContentItem.id))[0]
     await generation.run_item_generation(new["id"])
     await authoring.approve_item(personas.acme["id"], new["id"], None,
