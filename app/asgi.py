@@ -6,8 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
-from litestar import Litestar
-from litestar.config.csrf import CSRFConfig
+from litestar import Litestar, Request
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.plugins.prometheus import PrometheusConfig
@@ -26,10 +25,17 @@ from app.publishing.routes import ROUTES as PUBLISHING_ROUTES
 from app.queue import close_queue, connect_queues
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.auth import maintenance_gate, session_middleware
+from app.web.csrf import csrf_middleware
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.inputs import refuse_control_characters_in_path
-from app.web.requests import request_context_middleware, stamp_response
-from app.web.templating import template_config
+from app.web.requests import (
+    allowed_methods,
+    answer_head_and_allow,
+    refuse_unsupported_media_type,
+    request_context_middleware,
+    stamp_response,
+)
+from app.web.templating import document_pages, template_config
 
 log = structlog.get_logger("coursewright.app")
 
@@ -55,6 +61,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         log.info("app_stopped")
 
 
+async def before_request(request: Request) -> None:
+    await maintenance_gate(request)
+    refuse_unsupported_media_type(request)
+
+
 def create_app() -> Litestar:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -65,33 +76,27 @@ def create_app() -> Litestar:
         from app.ops.bench import ROUTES as BENCH_ROUTES
 
         extra_routes = BENCH_ROUTES
-    return Litestar(
-        route_handlers=[
-            *extra_routes,
-            *OPS_ROUTES,
-            *ACCOUNT_ROUTES,
-            *PLAYER_ROUTES,
-            *LEARN_API_ROUTES,
-            *PUBLISHING_ROUTES,
-            *JOB_ROUTES,
-            *AUDIT_ROUTES,
-            *AUTHORING_ROUTES,
-            create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"],
-                                       include_in_schema=False),
-        ],
+    route_handlers = [
+        *extra_routes,
+        *OPS_ROUTES,
+        *ACCOUNT_ROUTES,
+        *PLAYER_ROUTES,
+        *LEARN_API_ROUTES,
+        *PUBLISHING_ROUTES,
+        *JOB_ROUTES,
+        *AUDIT_ROUTES,
+        *AUTHORING_ROUTES,
+        create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False),
+    ]
+    document_pages(route_handlers)
+    app = Litestar(
+        route_handlers=route_handlers,
         lifespan=[lifespan],
         middleware=[request_context_middleware, refuse_control_characters_in_path, prometheus.middleware,
-                    session_middleware],
-        before_request=maintenance_gate,
+                    session_middleware, csrf_middleware],
+        before_request=before_request,
         before_send=[stamp_response],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="cw_csrf",
-            header_name="x-csrftoken",
-            cookie_secure=settings.cookie_secure,
-            cookie_httponly=True,
-            cookie_samesite="lax",
-        ),
+        csrf_config=None,  # CSRF is csrf_middleware (app/web/csrf.py): tokens bound to the session
         template_config=template_config,
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
@@ -101,3 +106,6 @@ def create_app() -> Litestar:
         logging_config=None,  # structlog, configured above, owns logging
         debug=False,
     )
+    # Outside the router, inside the before_send hooks: HEAD must become GET before Litestar routes it.
+    app.asgi_handler = answer_head_and_allow(app.asgi_handler, allowed_methods(app.routes))
+    return app

@@ -85,6 +85,7 @@ async def logout(request: Request) -> Response:
     if user is not None:
         await audit(AuditAction.USER_LOGOUT, actor=actor_of(request), tenant_id=user.tenant_id,
                     entity_type="user", entity_id=user.user_id)
+    request.scope["user"] = None  # the CSRF token follows: a fresh pre-session token (app/web/csrf.py)
     flash(request, "info", "You have been signed out.")
     return redirect("/login")
 
