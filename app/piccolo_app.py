@@ -2,7 +2,7 @@
 
 from piccolo.conf.apps import AppConfig
 
-from app.accounts.tables import AuthSession, LoginFailure, Membership, Tenant, User
+from app.accounts.tables import AuthSession, Invitation, LoginFailure, Membership, Tenant, User
 from app.audit.tables import AuditLog
 from app.authoring.tables import ContentItem, Course, GenerationRun, Syllabus
 from app.db import APP_NAME, MIGRATIONS_DIR
@@ -17,7 +17,7 @@ APP_CONFIG = AppConfig(
     table_classes=[
         Tenant, User, Membership, AuthSession, LoginFailure, AuditLog, BackgroundJob, TenantStats,
         Course, GenerationRun, Syllabus, ContentItem, AIUsage, CoursePackageRow,
-        Enrollment, LessonProgress, QuizAttempt, QuestionStat,
+        Enrollment, LessonProgress, QuizAttempt, QuestionStat, Invitation,
     ],
     migration_dependencies=[],
     commands=[],

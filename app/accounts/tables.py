@@ -57,3 +57,20 @@ class LoginFailure(Table, tablename="login_failure"):
     email = Varchar(length=320)
     ip = Varchar(length=64)
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Invitation(Table, tablename="invitation"):
+    """An admin's offer of a role in a workspace to whoever holds the link (see README: Invitation)."""
+
+    id = UUID(primary_key=True)
+    tenant_id = ForeignKey(Tenant, null=False)
+    email = Varchar(length=320)
+    role = Varchar(length=16, choices=Role)
+    # SHA-256 of the link's token: a leaked table cannot be turned back into working links.
+    token_hash = Varchar(length=64, unique=True)
+    invited_by = ForeignKey(User, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    accepted_at = Timestamptz(null=True, default=None)
+    accepted_by = ForeignKey(User, null=True)
+    revoked_at = Timestamptz(null=True, default=None)
