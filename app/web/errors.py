@@ -58,8 +58,10 @@ def error_response(request: Request, status: int, message: str, headers: dict[st
     rid = request_id(request.scope)
     headers = dict(headers or {})
     if _wants_json(request):
-        return Response({"error": message, "status": status, "request_id": rid}, status_code=status,
-                        headers=headers, media_type=MediaType.JSON)
+        # `detail` and `status_code` repeat `error` and `status` under Litestar's names: the OpenAPI document
+        # describes every 400 with Litestar's error schema, and the body must match what is documented.
+        body = {"error": message, "status": status, "request_id": rid, "detail": message, "status_code": status}
+        return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
     if request.headers.get("hx-request") == "true":
         # htmx does not swap error responses; static/app.js shows this text in a toast instead (as text,
         # never as markup). Escaped, because messages can echo input and a browser opening this URL
