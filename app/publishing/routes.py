@@ -87,9 +87,12 @@ async def archive(request: Request, package_id: uuid.UUID) -> Response:
 
 def _archive_outcome(plan: services.ArchivePlan) -> str:
     learners = f"{plan.learners} learner{'' if plan.learners == 1 else 's'}"
-    if plan.move_to is not None:
+    if plan.move_to is None:
+        return "No published version is left: the course is withdrawn" + (
+            f" for its {learners}." if plan.learners else ".")
+    if plan.learners:
         return f"{learners} moved to version {plan.move_to}, completed lessons kept."
-    return f"No published version is left: the course is withdrawn ({learners} enrolled)."
+    return "No learner was enrolled on it."
 
 
 @get("/admin/packages/{syllabus_id:uuid}/diff", **ADMIN)

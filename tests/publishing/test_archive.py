@@ -171,7 +171,7 @@ async def test_it_withdraws_the_course_when_its_only_version_is_archived(client,
     assert await _archive_audit(v1["id"]) == [
         {"version": 1, "learners": 1, "moved_to_version": None, "course_withdrawn": True}]
     listing = await client.get(f"/admin/packages/{course_id}")
-    assert "No published version is left: the course is withdrawn (1 learner enrolled)." in listing.text
+    assert "No published version is left: the course is withdrawn for its 1 learner." in listing.text
 
     for path in (f"/learn/{course_id}", f"/learn/{course_id}/lesson/1", f"/learn/{course_id}/module/1/project"):
         page = await learner.get(path)
