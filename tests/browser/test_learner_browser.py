@@ -1,12 +1,17 @@
-"""The learner's path in a real browser, on the demo course the first run publishes."""
+"""The learner's path in a real browser: on a course this test publishes (exact figures), and on the demo course the
+first run publishes (it reads well on a phone)."""
 
+import re
+
+import msgspec
 import pytest
 from playwright.async_api import Page, expect
 
-from app.accounts.tables import User
 from app.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from app.player.tables import Enrollment, LessonProgress, QuizAttempt
+from app.publishing.schemas import CoursePackage
 from tests.browser.conftest import page_overflow, shot, sign_in
+from tests.publishing.helpers import published_course
 
 pytestmark = pytest.mark.browser
 LEARNER = DEMO_USERS[2][0]
@@ -17,52 +22,75 @@ async def demo() -> None:
     await seed_demo()  # idempotent: another test may have seeded it already
 
 
-async def test_a_learner_reads_lessons_takes_the_quiz_and_sees_progress(page: Page, demo):
-    await sign_in(page, LEARNER, DEMO_PASSWORD, landing="/learn")
+def _percent(done: int, total: int) -> int:
+    return int(100 * done / total + 0.5)  # Jinja's round(): halves go up
+
+
+async def test_a_learner_reads_lessons_takes_the_quiz_and_sees_progress(page: Page, client, personas):
+    # Its own workspace, course and learner: every figure below is exact, whatever other tests did.
+    await client.login(personas.admin.email)
+    syllabus, package = await published_course(client)
+    course_id = str(syllabus["id"])
+    lessons = msgspec.json.decode(package["document"], type=CoursePackage).lessons
+    total = len(lessons)
+
+    await sign_in(page, personas.learner.email, landing="/learn")
     await expect(page.get_by_role("heading", name="Your courses")).to_be_visible()
-    await shot(page, "learner-home")
-    await page.get_by_role("link", name="Python for Data Analysis").first.click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Python for Data Analysis")
+    await page.locator(f"#course-{course_id}").get_by_role("button", name="Enroll").click()
+    await page.wait_for_url(re.compile(rf"/learn/{course_id}$"))
+    await expect(page.get_by_role("heading", level=1)).to_have_text(package["title"])
+    await expect(page.locator(".progress-figure")).to_have_text(f"0 of {total} lessons done 0%")
     await shot(page, "learner-course-overview")
 
     await page.get_by_role("button", name="Start the course").click()
-    await page.wait_for_url("**/lesson/1")
-    await expect(page.locator(".lesson h2").first).to_be_visible()
-    title_1 = await page.locator(".lesson h2").first.inner_text()
+    await page.wait_for_url(re.compile(rf"/learn/{course_id}/lesson/1$"))
+    await expect(page.locator(".lesson h2").first).to_have_text(lessons[0].lesson.title)
     await expect(page.get_by_text("Objectives")).to_be_visible()
     await shot(page, "learner-lesson-1")
 
     await page.get_by_role("button", name="Next →").click()  # an htmx swap with a pushed URL
-    await page.wait_for_url("**/lesson/2")
-    await expect(page.locator(".lesson h2").first).not_to_have_text(title_1)
+    await page.wait_for_url(re.compile(rf"/learn/{course_id}/lesson/2$"))
+    await expect(page.locator(".lesson h2").first).to_have_text(lessons[1].lesson.title)
     await page.keyboard.press("ArrowLeft")  # keyboard navigation back to lesson 1
-    await page.wait_for_url("**/lesson/1")
+    await page.wait_for_url(re.compile(rf"/learn/{course_id}/lesson/1$"))
+    await expect(page.locator(".lesson h2").first).to_have_text(lessons[0].lesson.title)
 
-    questions = page.locator(".quiz-form fieldset")
-    count = await questions.count()
-    assert count == 5
-    for i in range(count):
-        await questions.nth(i).locator("input[type=radio]").first.check()
+    # All answers right but the last: a pass, which completes lesson 1.
+    questions = lessons[0].quiz.questions
+    fieldsets = page.locator(".quiz-form fieldset")
+    await expect(fieldsets).to_have_count(len(questions))
+    for i, question in enumerate(questions):
+        choice = question.correct_index if i < len(questions) - 1 else (question.correct_index + 1) % 4
+        await fieldsets.nth(i).locator("label.quiz-choice").nth(choice).click()
     await page.get_by_role("button", name="Check answers").click()
-    score = page.locator(".quiz-score")
-    await expect(score).to_contain_text(f"of {count} correct")
-    await expect(page.locator(".quiz-feedback li").first).to_be_visible()
+    right, n = len(questions) - 1, len(questions)
+    score = round(100 * right / n)
+    await expect(page.locator(".quiz-score strong")).to_have_text(f"{right} of {n} correct ({score}%)")
+    await expect(page.locator(".quiz-score .score-note")).to_have_text("Passed: lesson marked complete.")
+    await expect(page.locator(".quiz-feedback > li.wrong")).to_have_count(1)
     await shot(page, "learner-quiz-result")
-    attempts = await QuizAttempt.count()
-    assert attempts >= 1
+    enrollment = await Enrollment.select(Enrollment.id, Enrollment.package_id).where(
+        Enrollment.user_id == personas.learner.user_id).first()
+    assert enrollment["package_id"] == package["id"]
+    attempts = await QuizAttempt.select().where(QuizAttempt.enrollment_id == enrollment["id"])
+    assert [(a["module_index"], a["lesson_index"], a["correct"], a["total"], a["passed"]) for a in attempts] == [
+        (lessons[0].module_index, lessons[0].lesson_index, right, n, True)]
 
-    await page.goto(page.url.rsplit("/lesson/", 1)[0] + "/lesson/2")
+    await page.goto(f"/learn/{course_id}/lesson/2")
     await page.get_by_role("button", name="Mark lesson complete").click()
     await expect(page.get_by_text("You completed this lesson.")).to_be_visible()
     await page.get_by_role("link", name="All lessons").click()
-    progress = page.locator(".progress-panel")
-    await expect(progress).to_contain_text("of")
-    await expect(progress).not_to_contain_text("0 of")
-    await expect(page.get_by_role("button", name="Continue where you left off")).to_be_visible()
+    await page.wait_for_url(re.compile(rf"/learn/{course_id}$"))
+    await expect(page.locator(".progress-figure")).to_have_text(f"2 of {total} lessons done {_percent(2, total)}%")
+    resume = page.get_by_role("button", name="Continue where you left off")
+    await expect(resume).to_have_attribute("href", f"/learn/{course_id}/lesson/2")
+    await expect(page.locator(".lesson-list > li.done")).to_have_count(2)
     await shot(page, "learner-course-progress")
-    learner = await User.select(User.id).where(User.email == LEARNER).first()
-    enrollment = await Enrollment.select(Enrollment.id).where(Enrollment.user_id == learner["id"]).first()
-    assert await LessonProgress.count().where(LessonProgress.enrollment_id == enrollment["id"]) >= 1
+    progress = await LessonProgress.select().where(LessonProgress.enrollment_id == enrollment["id"]).order_by(
+        LessonProgress.module_index, LessonProgress.lesson_index)
+    assert [(p["module_index"], p["lesson_index"], p["completed_via"]) for p in progress] == [
+        (lessons[0].module_index, lessons[0].lesson_index, "QUIZ"),
+        (lessons[1].module_index, lessons[1].lesson_index, "BUTTON")]
 
 
 async def test_lessons_read_well_on_a_phone(new_context, demo):
