@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import structlog
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from app.accounts import services
-from app.accounts.schemas import LoginForm, MemberInvite, RoleUpdate, TenantSwitchForm
+from app.accounts.schemas import InvitationAnswer, InvitationCreate, LoginForm, RoleUpdate, TenantSwitchForm
 from app.audit.actions import AuditAction
 from app.audit.services import audit
-from app.errors import DomainError, InvalidInput, Throttled
+from app.errors import Conflict, DomainError, Forbidden, InvalidInput, Throttled
 from app.web.auth import (
     actor_of,
     clear_session_cookie,
@@ -27,6 +28,7 @@ from app.web.requests import client_ip, request_id
 from app.web.templating import flash, redirect, render
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+log = structlog.get_logger("coursewright.accounts")
 
 
 def _home_for(request: Request) -> str:
@@ -112,6 +114,7 @@ async def _roster_context(request: Request, **extra: object) -> dict[str, object
     user = current_user(request)
     return {
         "members": await services.list_members(user.tenant_id),
+        "invitations": await services.list_open_invitations(user.tenant_id),
         "nav": "members",
         **extra,
     }
@@ -119,27 +122,108 @@ async def _roster_context(request: Request, **extra: object) -> dict[str, object
 
 @get("/admin/members", guards=[requires_admin])
 async def roster(request: Request) -> Response:
-    return render(request, "admin/members.html", partial="admin/_roster.html", **await _roster_context(request))
+    return _roster_page(request, await _roster_context(request))
 
 
-@post("/admin/members", guards=[requires_admin])
-async def invite_member(request: Request, data: Annotated[MemberInvite, Form]) -> Response:
+def _roster_page(request: Request, context: dict[str, object], status_code: int = 200) -> Response:
+    return render(request, "admin/members.html", partial="admin/_roster.html", status_code=status_code, **context)
+
+
+def _invitation_link(request: Request, token: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/invitations/{token}"
+
+
+async def _show_new_link(request: Request, invitation: dict, token: str, verb: str) -> Response:
+    # The link is shown once, in this response (only its hash is stored), and logged for the operator
+    # until email delivery exists. The answer is the same whether or not the email has an account.
+    link = _invitation_link(request, token)
+    log.info("invitation_link", invitation_id=str(invitation["id"]), tenant_id=str(invitation["tenant_id"]),
+             email=invitation["email"], role=invitation["role"], link=link)
+    notice = f"Invitation {verb} for {invitation['email']} as {invitation['role']}. Send them this link:"
+    return _roster_page(request, await _roster_context(request, notice=notice, invitation_link=link,
+                                                      link_expires=invitation["expires_at"]))
+
+
+@post("/admin/invitations", guards=[requires_admin])
+async def create_invitation(request: Request, data: Annotated[InvitationCreate, Form]) -> Response:
     user = current_user(request)
     try:
-        member = await services.invite_member(
-            user.tenant_id, email=data.email, name=data.name, role=data.role, password=data.password,
-            actor=actor_of(request), actor_role=user.role,
+        invitation, token = await services.create_invitation(
+            user.tenant_id, email=data.email, role=data.role, actor=actor_of(request), actor_role=user.role
         )
     except DomainError as exc:
-        # Re-show the form with what was typed (minus the password) and the reason.
-        return render(request, "admin/members.html", partial="admin/_roster.html", status_code=exc.status_code,
-                      **await _roster_context(request, form=data, form_error=exc.message))
-    message = f"{member['name']} ({member['email']}) joined as {member['role']}."
+        form = {"email": services.printable(data.email), "role": services.printable(data.role)}
+        return _roster_page(request, await _roster_context(request, form=form, form_error=exc.message),
+                            status_code=exc.status_code)
+    return await _show_new_link(request, invitation, token, "created")
+
+
+@post("/admin/invitations/{invitation_id:uuid}/resend", guards=[requires_admin])
+async def resend_invitation(request: Request, invitation_id: uuid.UUID) -> Response:
+    user = current_user(request)
+    invitation, token = await services.resend_invitation(user.tenant_id, invitation_id, actor=actor_of(request),
+                                                         actor_role=user.role)
+    return await _show_new_link(request, invitation, token, "renewed")
+
+
+@post("/admin/invitations/{invitation_id:uuid}/revoke", guards=[requires_admin])
+async def revoke_invitation(request: Request, invitation_id: uuid.UUID) -> Response:
+    user = current_user(request)
+    invitation = await services.revoke_invitation(user.tenant_id, invitation_id, actor=actor_of(request))
+    message = f"The invitation for {invitation['email']} was revoked; its link no longer works."
     if request.htmx:
-        return render(request, "admin/members.html", partial="admin/_roster.html",
-                      **await _roster_context(request, notice=message))
+        return _roster_page(request, await _roster_context(request, notice=message))
     flash(request, "success", message)
     return redirect("/admin/members")
+
+
+# ---------------------------------------------------------------------------------------------
+# Accepting an invitation (anyone holding the link)
+
+
+def _invitation_page(request: Request, invitation: dict, status_code: int = 200,
+                     headers: dict[str, str] | None = None, **context: object) -> Response:
+    user = current_user(request)
+    member = user is not None and any(m.tenant_id == invitation["tenant_id"] for m in user.memberships)
+    return render(request, "accounts/invitation.html", status_code=status_code, headers=headers,
+                  invitation=invitation, already_member=member, **context)
+
+
+@get("/invitations/{token:str}")
+async def invitation_page(request: Request, token: str) -> Response:
+    invitation = await services.find_invitation(token)
+    if invitation["state"] != services.InvitationState.PENDING:
+        return _invitation_page(request, invitation, status_code=410, ended=services.INVITATION_ENDED[
+            services.InvitationState(invitation["state"])])
+    return _invitation_page(request, invitation)
+
+
+@post("/invitations/{token:str}")
+async def answer_invitation(request: Request, token: str, data: Annotated[InvitationAnswer, Form]) -> Response:
+    user, ip, rid = current_user(request), client_ip(request.scope), request_id(request.scope)
+    try:
+        accepted, user_id = await services.answer_invitation(
+            token, data.action, signed_in=user.user_id if user else None, email=data.email,
+            password=data.password, name=data.name, ip=ip, request_id=rid,
+        )
+    except (InvalidInput, Conflict, Forbidden, Throttled, services.InvitationEnded) as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+        form = {"action": data.action, "email": services.printable(data.email),
+                "name": services.printable(data.name)}  # kept as typed (minus control characters)
+        return _invitation_page(request, await services.find_invitation(token), status_code=exc.status_code,
+                                headers=headers, error=exc.message, form=form)
+    await _sign_in_to(request, user_id, accepted["tenant_id"])
+    flash(request, "success", f"You joined {accepted['tenant_name']} as {accepted['role']}.")
+    return redirect(_home_for(request))
+
+
+async def _sign_in_to(request: Request, user_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
+    """A fresh session for the account that accepted, opened in the workspace it just joined."""
+    token = await services.start_session(user_id, ip=client_ip(request.scope),
+                                         user_agent=request.headers.get("user-agent", ""),
+                                         replaces=session_token(request), tenant_id=tenant_id)
+    set_session_cookie(request.scope, token)
+    request.scope["user"] = await services.load_session(token)  # the CSRF token follows the new session
 
 
 @get("/admin/members/{membership_id:uuid}", guards=[requires_admin])
@@ -170,5 +254,5 @@ async def remove_member(request: Request, membership_id: uuid.UUID) -> Response:
     return redirect("/admin/members")
 
 
-ROUTES = [home, login_page, login, logout, switch_tenant, roster, invite_member, member_detail, change_role,
-          remove_member]
+ROUTES = [home, login_page, login, logout, switch_tenant, roster, create_invitation, resend_invitation,
+          revoke_invitation, invitation_page, answer_invitation, member_detail, change_role, remove_member]

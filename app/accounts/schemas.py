@@ -21,11 +21,19 @@ class TenantSwitchForm(msgspec.Struct):
     tenant_id: inputs.UUIDText = ""
 
 
-class MemberInvite(msgspec.Struct):
-    email: inputs.Email = ""
-    name: inputs.PersonName = ""
-    role: inputs.Role = "learner"
-    password: inputs.Password = ""
+# Invitation forms are plain strings on purpose: accounts.services checks them (control characters,
+# the lengths of the columns) so that a bad value re-shows the form with the input kept and a message,
+# instead of a generic 400 page. The request body limit bounds their size.
+class InvitationCreate(msgspec.Struct):
+    email: str = ""
+    role: str = "learner"
+
+
+class InvitationAnswer(msgspec.Struct):
+    action: str = ""
+    email: str = ""
+    password: str = ""
+    name: str = ""
 
 
 class RoleUpdate(msgspec.Struct):

@@ -12,17 +12,27 @@ import hashlib
 import re
 import secrets
 import uuid
+from enum import StrEnum
 from typing import Any
 
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.accounts.tables import ADMIN_ROLES, AuthSession, LoginFailure, Membership, Role, Tenant, User
+from app.accounts.tables import (
+    ADMIN_ROLES,
+    AuthSession,
+    Invitation,
+    LoginFailure,
+    Membership,
+    Role,
+    Tenant,
+    User,
+)
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
 from app.db import engine, fetch_row
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled
+from app.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Throttled
 from app.metrics import LOGINS
 from app.settings import get_settings
 
@@ -84,6 +94,10 @@ async def create_user(email: str, name: str, password: str, *, actor: Actor, ten
     name = name.strip()
     if not name:
         raise InvalidInput("Enter the person's name.")
+    if len(name) > 200:
+        raise InvalidInput(f"Names can have at most 200 characters; this one has {len(name):,}.")
+    if _CONTROL_RE.search(name):
+        raise InvalidInput("Names cannot contain control characters (such as a NUL byte).")
     if await User.exists().where(User.email == email):
         raise Conflict(f"An account for {email} already exists.")
     user = (
@@ -271,12 +285,15 @@ def _session_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def start_session(user_id: uuid.UUID, *, ip: str, user_agent: str, replaces: str | None = None) -> str:
+async def start_session(
+    user_id: uuid.UUID, *, ip: str, user_agent: str, replaces: str | None = None, tenant_id: uuid.UUID | None = None
+) -> str:
     """Create a new session and return its cookie token. `replaces` (the old cookie) is deleted: a
-    login always gets a fresh session id, so a planted pre-login id is worthless (session fixation)."""
+    login always gets a fresh session id, so a planted pre-login id is worthless (session fixation).
+    The session opens in `tenant_id` when given (a workspace just joined), else the oldest membership."""
     if replaces:
         await end_session(replaces)
-    first = (
+    first = {"tenant_id": tenant_id} if tenant_id else (
         await Membership.select(Membership.tenant_id)
         .where(Membership.user_id == user_id)
         .order_by(Membership.created_at)
@@ -375,20 +392,200 @@ async def get_membership(tenant_id: uuid.UUID, membership_id: uuid.UUID) -> dict
     return row
 
 
-async def invite_member(
-    tenant_id: uuid.UUID, *, email: str, name: str, role: str, password: str, actor: Actor, actor_role: str
-) -> dict[str, Any]:
-    """Add someone to the workspace: an existing account gets a membership; a new one is created with
-    the initial password the admin chose (they share it with the person out of band)."""
+# ---------------------------------------------------------------------------------------------
+# Invitations (README: Invitation). Nothing here tells the inviting admin whether an account exists
+# for the email: creating an invitation reads no user row at all.
+
+
+class InvitationState(StrEnum):
+    PENDING = "pending"
+    EXPIRED = "expired"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+
+
+def _invitation_state(row: dict[str, Any]) -> InvitationState:
+    if row["revoked_at"] is not None:
+        return InvitationState.REVOKED
+    if row["accepted_at"] is not None:
+        return InvitationState.ACCEPTED
+    if row["expires_at"] <= dt.datetime.now(dt.UTC):
+        return InvitationState.EXPIRED
+    return InvitationState.PENDING
+
+
+def _with_state(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "state": _invitation_state(row).value}
+
+
+async def create_invitation(
+    tenant_id: uuid.UUID, *, email: str, role: str, actor: Actor, actor_role: str
+) -> tuple[dict[str, Any], str]:
+    """A new pending invitation and the token of its link (shown once; only its hash is stored)."""
     role = _parse_role(role)
     if role == Role.OWNER.value and actor_role != Role.OWNER.value:
-        raise Forbidden("Only an owner can make someone an owner.")
+        raise Forbidden("Only an owner can invite someone as an owner.")
     email = normalize_email(email)
-    user = await User.select(User.id).where(User.email == email).first()
-    if user is None:
-        user = await create_user(email, name, password, actor=actor, tenant_id=tenant_id)
-    membership = await add_membership(tenant_id, user["id"], role, actor=actor)
-    return await get_membership(tenant_id, membership["id"])
+    # Only this workspace's own members are looked up (the admin sees them on the roster anyway); an
+    # account elsewhere is never consulted, so the answer cannot reveal it.
+    if await Membership.exists().where((Membership.tenant_id == tenant_id) & (Membership.user_id.email == email)):
+        raise Conflict(f"{email} is already a member of this workspace.")
+    token = secrets.token_urlsafe(32)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=get_settings().invitation_ttl_hours)
+    row = (
+        await Invitation.insert(
+            Invitation(tenant_id=tenant_id, email=email, role=role, token_hash=_token_hash(token),
+                       invited_by=actor.user_id, expires_at=expires)
+        ).returning(*Invitation.all_columns())
+    )[0]
+    await audit(AuditAction.INVITATION_CREATED, actor=actor, tenant_id=tenant_id, entity_type="invitation",
+                entity_id=row["id"], metadata={"email": email, "role": role, "expires_at": expires.isoformat()})
+    return _with_state(row), token
+
+
+async def list_open_invitations(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Pending and expired invitations (the roster offers Revoke and Re-send); ended ones live in the audit log."""
+    rows = await (
+        Invitation.select(*Invitation.all_columns())
+        .where((Invitation.tenant_id == tenant_id) & Invitation.accepted_at.is_null() & Invitation.revoked_at.is_null())
+        .order_by(Invitation.created_at, ascending=False)
+    )
+    return [_with_state(row) for row in rows]
+
+
+async def get_invitation(tenant_id: uuid.UUID, invitation_id: uuid.UUID) -> dict[str, Any]:
+    """Fetch-with-permission: the invitation only if it belongs to this tenant, else 404."""
+    row = await Invitation.select(*Invitation.all_columns()).where(
+        (Invitation.id == invitation_id) & (Invitation.tenant_id == tenant_id)
+    ).first()
+    if row is None:
+        raise NotFound("No such invitation in this workspace.")
+    return _with_state(row)
+
+
+async def revoke_invitation(tenant_id: uuid.UUID, invitation_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
+    invitation = await get_invitation(tenant_id, invitation_id)
+    changed = await Invitation.update({Invitation.revoked_at: dt.datetime.now(dt.UTC)}).where(
+        (Invitation.id == invitation_id) & (Invitation.tenant_id == tenant_id)
+        & Invitation.accepted_at.is_null() & Invitation.revoked_at.is_null()
+    ).returning(Invitation.id)
+    if len(changed) != 1:
+        raise Conflict(f"This invitation was already {(await get_invitation(tenant_id, invitation_id))['state']}.")
+    await audit(AuditAction.INVITATION_REVOKED, actor=actor, tenant_id=tenant_id, entity_type="invitation",
+                entity_id=invitation_id, metadata={"email": invitation["email"], "role": invitation["role"]})
+    return invitation
+
+
+async def resend_invitation(
+    tenant_id: uuid.UUID, invitation_id: uuid.UUID, *, actor: Actor, actor_role: str
+) -> tuple[dict[str, Any], str]:
+    """A new link for the same email and role; the old link stops working (revoked)."""
+    old = await get_invitation(tenant_id, invitation_id)
+    if old["role"] == Role.OWNER.value and actor_role != Role.OWNER.value:
+        raise Forbidden("Only an owner can invite someone as an owner.")
+    await revoke_invitation(tenant_id, invitation_id, actor=actor)
+    return await create_invitation(tenant_id, email=old["email"], role=old["role"], actor=actor,
+                                   actor_role=actor_role)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+INVITATION_ENDED = {
+    InvitationState.EXPIRED: "This invitation has expired. Ask the person who invited you for a new link.",
+    InvitationState.ACCEPTED: "This invitation has already been used. Each link works once.",
+    InvitationState.REVOKED: "This invitation was withdrawn by the workspace's admins.",
+}
+
+
+def _ended_message(invitation: dict[str, Any]) -> str:
+    return INVITATION_ENDED.get(InvitationState(invitation["state"]), INVITATION_ENDED[InvitationState.ACCEPTED])
+
+
+class InvitationEnded(DomainError):
+    """The link was valid once but is no longer (410 Gone), with the reason in words."""
+
+    status_code = 410
+
+
+async def find_invitation(token: str) -> dict[str, Any]:
+    """The invitation behind a link, with its workspace's name, whatever its state; 404 when unknown."""
+    if not token or len(token) > 200:
+        raise NotFound("This invitation link is not valid. Check that you copied all of it.")
+    row = await Invitation.select(
+        *Invitation.all_columns(), Invitation.tenant_id.name.as_alias("tenant_name")
+    ).where(Invitation.token_hash == _token_hash(token)).first()
+    if row is None:
+        raise NotFound("This invitation link is not valid. Check that you copied all of it.")
+    return _with_state(row)
+
+
+async def accept_invitation(token: str, user_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
+    """Join the invitation's workspace as `user_id` (whoever holds the link and signs in: README).
+
+    Single use: the compare-and-set on `accepted_at IS NULL` lets exactly one of two racing accepts
+    through; the membership is inserted in the same transaction, so a refused insert un-uses the link.
+    """
+    invitation = await find_invitation(token)
+    if invitation["state"] != InvitationState.PENDING:
+        raise InvitationEnded(_ended_message(invitation))
+    tenant_id = invitation["tenant_id"]
+    if await Membership.exists().where((Membership.tenant_id == tenant_id) & (Membership.user_id == user_id)):
+        raise Conflict(f"You are already a member of {invitation['tenant_name']}.")
+    now = dt.datetime.now(dt.UTC)
+    async with engine().transaction():
+        used = await Invitation.update({Invitation.accepted_at: now, Invitation.accepted_by: user_id}).where(
+            (Invitation.id == invitation["id"]) & Invitation.accepted_at.is_null()
+            & Invitation.revoked_at.is_null() & (Invitation.expires_at > now)
+        ).returning(Invitation.id)
+        if len(used) != 1:
+            # Lost a race since we looked: another accept, a revoke, or the clock ended it.
+            raise InvitationEnded(_ended_message(await find_invitation(token)))
+        membership = (
+            await Membership.insert(Membership(tenant_id=tenant_id, user_id=user_id, role=invitation["role"]))
+            .returning(Membership.id)
+        )[0]
+    await audit(AuditAction.INVITATION_ACCEPTED, actor=actor, tenant_id=tenant_id, entity_type="invitation",
+                entity_id=invitation["id"], metadata={"email": invitation["email"], "role": invitation["role"],
+                                                      "user_id": str(user_id)})
+    await audit(AuditAction.MEMBERSHIP_CREATED, actor=actor, tenant_id=tenant_id, entity_type="membership",
+                entity_id=membership["id"], metadata={"user_id": str(user_id), "role": invitation["role"],
+                                                      "invitation_id": str(invitation["id"])})
+    return {**invitation, "membership_id": membership["id"]}
+
+
+class InvitationAction(StrEnum):
+    ACCEPT = "accept"  # signed in already: join with this account
+    SIGN_IN = "sign_in"  # an existing account: email and password
+    CREATE_ACCOUNT = "create_account"  # a new account for the invited email: name and password
+
+
+async def answer_invitation(
+    token: str, action: str, *, signed_in: uuid.UUID | None, email: str, password: str, name: str,
+    ip: str, request_id: str,
+) -> tuple[dict[str, Any], uuid.UUID]:
+    """Accept with the account the person chose; returns the accepted invitation and that account's id."""
+    invitation = await find_invitation(token)
+    if invitation["state"] != InvitationState.PENDING:
+        raise InvitationEnded(_ended_message(invitation))
+    if action == InvitationAction.ACCEPT and signed_in is not None:
+        user_id = signed_in
+    elif action == InvitationAction.SIGN_IN:
+        # The ordinary sign-in: same answers, same throttling, same timing as /login.
+        user_id = (await authenticate(email, password, ip=ip, request_id=request_id))["id"]
+    elif action == InvitationAction.CREATE_ACCOUNT:
+        if await User.exists().where(User.email == invitation["email"]):
+            # Told to the holder of the link (the invitee), never to the inviting admin.
+            raise Conflict(f"An account for {invitation['email']} already exists: sign in with it instead.")
+        actor = Actor(None, invitation["email"], ip, request_id)
+        user_id = (await create_user(invitation["email"], name, password, actor=actor,
+                                     tenant_id=invitation["tenant_id"]))["id"]
+    else:
+        raise InvalidInput("Choose whether to sign in or to create an account.")
+    email_of = await User.select(User.email).where(User.id == user_id).first()
+    accepted = await accept_invitation(token, user_id, actor=Actor(user_id, email_of["email"], ip, request_id))
+    return accepted, user_id
 
 
 async def change_role(

@@ -31,52 +31,14 @@ async def test_it_sends_anonymous_visitors_to_the_login_page(client, personas):
     assert response.headers["location"] == "/login?next=/admin/members"
 
 
-async def test_it_creates_a_new_member_with_a_role(client, personas):
-    await client.login(personas.admin.email)
-    response = await client.post("/admin/members", {"email": "New.Person@Example.test", "name": "New Person",
-                                                    "role": "learner", "password": "a-long-password"})
-    assert response.status_code == 303
-    user = await User.select().where(User.email == "new.person@example.test").first()
-    assert user is not None and user["name"] == "New Person"
-    membership = await Membership.select().where(
-        (Membership.user_id == user["id"]) & (Membership.tenant_id == personas.acme["id"])
-    ).first()
-    assert membership["role"] == "learner"
-    actions = {r["action"] for r in await AuditLog.select(AuditLog.action).where(
-        (AuditLog.tenant_id == personas.acme["id"]) & (AuditLog.actor_id == personas.admin.user_id))}
-    assert {"USER_CREATED", "MEMBERSHIP_CREATED"} <= actions
-    # The new member can sign in with the initial password.
-    newcomer = type(client)(str(client.http.base_url))
-    try:
-        await newcomer.login("new.person@example.test", "a-long-password")
-    finally:
-        await newcomer.aclose()
-
-
-async def test_it_adds_an_existing_account_to_another_workspace(client, personas):
+async def test_it_adds_members_only_by_invitation(client, personas):
+    # Direct adding by email (which showed another workspace's account) is gone: /admin/invitations.
     await client.login(personas.outsider.email)
-    response = await client.post("/admin/members", {"email": personas.learner.email, "role": "learner"}, htmx=True)
-    assert response.status_code == 200
-    assert personas.learner.email in response.text
-    assert await Membership.count().where(Membership.user_id == personas.learner.user_id) == 2
-
-
-async def test_it_rejects_an_invalid_invitation_with_a_readable_message(client, personas):
-    await client.login(personas.admin.email)
-    before = await User.count()
-    bad_email = await client.post("/admin/members", {"email": "not-an-email", "name": "X", "role": "learner",
-                                                     "password": "a-long-password"})
-    assert bad_email.status_code == 400 and "Enter a valid email address." in bad_email.text
-    short_password = await client.post("/admin/members", {"email": "short@example.test", "name": "X",
-                                                          "role": "learner", "password": "short"})
-    assert short_password.status_code == 400 and "at least 8 characters" in short_password.text
-    assert 'value="short@example.test"' in short_password.text  # what was typed is kept
-    unknown_role = await client.post("/admin/members", {"email": "role@example.test", "name": "X",
-                                                        "role": "superuser", "password": "a-long-password"})
-    assert unknown_role.status_code == 400 and "Unknown role" in unknown_role.text
-    duplicate = await client.post("/admin/members", {"email": personas.learner.email, "role": "learner"})
-    assert duplicate.status_code == 409 and "already a member" in duplicate.text
-    assert await User.count() == before
+    response = await client.post("/admin/members", {"email": personas.learner.email, "role": "learner"})
+    assert response.status_code == 405
+    assert await Membership.count().where(Membership.user_id == personas.learner.user_id) == 1
+    page = await client.get("/admin/members")
+    assert 'action="/admin/invitations"' in page.text and "Initial password" not in page.text
 
 
 async def test_it_promotes_a_learner_and_audits_it(client, personas):
@@ -155,9 +117,9 @@ async def test_it_warns_while_a_workspace_has_fewer_than_two_admins(client, pers
     await client.login(owner.email)
     page = await client.get("/admin/members")
     assert "Only 1 admin in this workspace." in page.text
-    added = await client.post("/admin/members", {"email": "second@lonely.test", "name": "Second Admin",
-                                                 "role": "admin", "password": "a-long-password"})
-    assert added.status_code == 303
+    second = await make_member(tenant, "learner", "second")
+    promoted = await client.post(f"/admin/members/{second.membership_id}/role", {"role": "admin"})
+    assert promoted.status_code == 303
     page = await client.get("/admin/members")
     assert "admin in this workspace" not in page.text
     # The Acme personas have an owner and an admin: no warning there.
