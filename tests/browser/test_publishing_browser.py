@@ -217,3 +217,36 @@ async def test_a_learner_reads_the_published_course_on_a_phone_and_is_offered_th
     await expect(page.locator("#module-1 .lesson-list > li.done")).to_have_count(1)
     await expect(page.get_by_role("button", name="Continue where you left off")).to_be_visible()
     await _shot(page, "publishing-learner-phone-course")
+
+
+async def test_archiving_the_only_version_tells_the_admin_and_then_the_learner_that_the_course_is_withdrawn(
+    new_context, client, client_factory, personas
+):
+    await client.login(personas.admin.email)
+    syllabus, package = await published_course(client)
+    course_id = str(syllabus["id"])
+    learner = client_factory()
+    await learner.login(personas.learner.email)
+    assert (await learner.post(f"/learn/{course_id}/enroll")).status_code == 303
+
+    admin = await (await new_context()).new_page()
+    await sign_in(admin, personas.admin.email, landing="/admin")
+    await admin.goto(f"/admin/packages/{course_id}")
+    await admin.locator("#version-1").get_by_role("button", name="Archive…").click()
+    await admin.wait_for_url(re.compile(rf"/admin/packages/{package['id']}/archive$"))
+    await expect(admin.locator(".archive-learners")).to_contain_text("so the course is withdrawn")
+    await expect(admin.locator(".archive-learners")).to_contain_text("the 1 learner enrolled on it sees")
+    await _shot(admin, "publishing-archive-confirm-withdraw")
+    await admin.get_by_role("button", name="Archive version 1").click()
+    await expect(admin.locator(".flash-info").first).to_contain_text("the course is withdrawn for its 1 learner")
+
+    page = await (await new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)).new_page()
+    await sign_in(page, personas.learner.email, landing="/learn")
+    await expect(page.locator(f"#course-{course_id}")).to_have_count(0)
+    response = await page.goto(f"/learn/{course_id}/lesson/1")
+    assert response is not None and response.status == 410
+    await expect(page.get_by_role("heading", level=1)).to_have_text("This course was withdrawn")
+    await expect(page.locator(".course-withdrawn")).to_contain_text(package["title"])
+    await _shot(page, "publishing-learner-phone-withdrawn")
+    await page.get_by_role("button", name="Back to your courses").click()
+    await page.wait_for_url(re.compile(r"/learn$"))
