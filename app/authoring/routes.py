@@ -149,7 +149,7 @@ async def syllabus_detail(request: Request, syllabus_id: uuid.UUID) -> Response:
     )
 
 
-@get("/admin/syllabi/{syllabus_id:uuid}/json", **ADMIN)
+@get("/admin/syllabi/{syllabus_id:uuid}/json", **ADMIN, media_type="application/json")
 async def syllabus_json(request: Request, syllabus_id: uuid.UUID) -> Response:
     syllabus = await services.get_syllabus(_tenant(request), syllabus_id)
     return _json_download(syllabus["content"], f"syllabus-{syllabus_id}.json")
@@ -236,7 +236,7 @@ async def item_detail(request: Request, item_id: uuid.UUID) -> Response:
                   nav="review")
 
 
-@get("/admin/items/{item_id:uuid}/json", **ADMIN)
+@get("/admin/items/{item_id:uuid}/json", **ADMIN, media_type="application/json")
 async def item_json(request: Request, item_id: uuid.UUID) -> Response:
     item = await services.get_item(_tenant(request), item_id)
     if item["content"] is None:

@@ -38,6 +38,7 @@ TITLES = {
     409: "That conflicts with the current state",
     410: "No longer available",
     413: "That request is too large",
+    415: "That kind of request body is not accepted here",
     429: "Slow down a little",
     500: "Something went wrong on our side",
     503: "Down for maintenance",

@@ -5,9 +5,15 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 
 import structlog
+from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import start_query_count
@@ -116,3 +122,94 @@ async def stamp_response(message: Message, scope: Scope) -> None:
 
 def add_cookie_header(scope: Scope, header_value: str) -> None:
     scope.setdefault("state", {}).setdefault("set_cookies", []).append(header_value)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP method details Litestar leaves to us: HEAD on every GET route, a truthful Allow header.
+
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def allowed_methods(routes: Iterable[object]) -> dict[str, str]:
+    """The Allow header of every route path. Litestar's automatic OPTIONS answer lists only the methods of
+    the first handler registered for a path (GET /login but not POST /login); HEAD is added wherever GET is,
+    because `answer_head_and_allow` serves it."""
+    methods: dict[str, set[str]] = {}
+    for route in routes:
+        if isinstance(route, HTTPRoute):
+            methods.setdefault(route.path_format, set()).update(route.methods)
+    return {path: _allow(found) for path, found in methods.items()}
+
+
+def _allow(methods: Iterable[str]) -> str:
+    methods = set(methods) | {"OPTIONS"}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+def answer_head_and_allow(app: ASGIApp, allow_by_path: dict[str, str]) -> ASGIApp:
+    """Wraps Litestar's handler (inside its before_send hooks). A HEAD request is served as the GET it
+    stands for, minus the body (RFC 9110 9.3.2), so no route needs a HEAD handler of its own. Litestar
+    routes before any middleware runs, which is why this sits outside the router rather than in the
+    middleware list. Allow headers (OPTIONS answers, 405s) are made to list every method of the path."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        inner = {**scope, "method": "GET"} if head else scope  # the outer scope keeps HEAD for the access log
+
+        async def send_fixed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                if "allow" in headers:
+                    path = inner.get("path_template")
+                    listed = allow_by_path.get(path) if scope["method"] == "OPTIONS" and path else None
+                    headers["allow"] = listed or _allow(m.strip() for m in headers["allow"].split(","))
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await app(inner, receive, send_fixed)
+
+    return wrapped
+
+
+# ---------------------------------------------------------------------------------------------
+# 415 for a body the route does not read
+
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_ACCEPTED_BY_ENCODING = {
+    RequestEncodingType.URL_ENCODED: FORM_MEDIA_TYPES,
+    RequestEncodingType.MULTI_PART: ("multipart/form-data",),
+    RequestEncodingType.JSON: ("application/json",),
+}
+
+
+def accepted_media_types(handler: HTTPRouteHandler) -> tuple[str, ...]:
+    """What a handler reads from a body: its `data` parameter's encoding (JSON unless a Body() says
+    otherwise), or, without one, a form: the CSRF token of a plain form post rides in its body."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return FORM_MEDIA_TYPES
+    encoding = getattr(data.kwarg_definition, "media_type", None) or RequestEncodingType.JSON
+    return _ACCEPTED_BY_ENCODING.get(encoding, (str(encoding),))
+
+
+def _has_body(headers: Mapping[str, str]) -> bool:
+    return headers.get("content-length", "0").strip() not in ("", "0") or "transfer-encoding" in headers
+
+
+def refuse_unsupported_media_type(request: Request) -> None:
+    """Before the handler parses anything: a body of a kind the route does not read is a 415 with the
+    kinds it does read, instead of a confusing 400 about fields that look missing."""
+    if request.method in _BODYLESS_METHODS or not _has_body(request.headers):
+        return
+    accepted = accepted_media_types(request.route_handler)
+    sent = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if sent not in accepted:
+        raise HTTPException(
+            status_code=415,
+            detail=f"This address reads {' or '.join(accepted)} request bodies, not {sent or 'an unlabelled body'}.")

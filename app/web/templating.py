@@ -6,12 +6,15 @@ import base64
 import datetime as dt
 import functools
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
-from litestar import Request
+from litestar import MediaType, Request, Response
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import Cookie
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 from markupsafe import Markup
@@ -125,3 +128,34 @@ def _set_flash_cookie(request: Request, value: str, max_age: int) -> None:
     cookie = Cookie(key=FLASH_COOKIE, value=value, max_age=max_age, httponly=True, samesite="lax",
                     secure=get_settings().cookie_secure or request.url.scheme == "https")
     add_cookie_header(request.scope, cookie.to_header(header=""))
+
+
+# ---------------------------------------------------------------------------------------------
+# What pages send, for the OpenAPI document
+
+_SEE_OTHER = ResponseSpec(
+    data_container=None,
+    description="See Other: the page to show next (after a form post), or the login page when signed out.")
+_HTMX_FRAGMENT = ResponseSpec(data_container=str, media_type=MediaType.HTML,
+                              description="htmx request: the updated fragment of the page.")
+
+
+def document_pages(handlers: Iterable[object]) -> None:
+    """Pages and form actions return render() or redirect() behind a bare `Response` annotation, which
+    Litestar would describe as JSON. Say what they send: HTML, or a 303 to the next page. A handler that
+    sends something else declares its media_type (the JSON downloads do), and /api/ routes return typed
+    data. Runs before registration, while an unset media_type still reads as ""; at run time the Template
+    or Redirect a handler returns sets the Content-Type, so this changes only the description."""
+    for handler in handlers:
+        if not isinstance(handler, HTTPRouteHandler) or handler.media_type or not handler.include_in_schema:
+            continue
+        if any(path.startswith("/api/") for path in handler.paths):
+            continue
+        if handler.fn.__annotations__.get("return") not in ("Response", Response):
+            continue
+        handler.media_type = MediaType.HTML
+        if "POST" in handler.http_methods:
+            handler.status_code = 303
+            handler.responses = {**(handler.responses or {}), 303: _SEE_OTHER, 200: _HTMX_FRAGMENT}
+        else:
+            handler.responses = {**(handler.responses or {}), 303: _SEE_OTHER}

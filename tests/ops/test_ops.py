@@ -54,8 +54,8 @@ async def test_it_answers_an_oversized_body_with_413(client):
 
 
 @pytest.mark.parametrize("content_type,body,message", [
-    # Not a readable form: it reads as empty, and the login page says what is wrong.
-    ("application/json", "{not json", "Invalid email or password."),
+    # Not a readable form: it reads as empty, and the login page says what is wrong. (JSON is not a form at
+    # all: 415, see tests/web/test_http_details.py.)
     ("multipart/form-data", "no boundary here", "Invalid email or password."),
     ("application/x-www-form-urlencoded", "email=%zz&password=%%%", "Invalid email or password."),
 ])
