@@ -140,7 +140,7 @@ async def _show_new_link(request: Request, invitation: dict, token: str, verb: s
     log.info("invitation_link", invitation_id=str(invitation["id"]), tenant_id=str(invitation["tenant_id"]),
              email=invitation["email"], role=invitation["role"], link=link)
     notice = f"Invitation {verb} for {invitation['email']} as {invitation['role']}. Send them this link:"
-    return _roster_page(request, await _roster_context(request, notice=notice, invitation_link=link,
+    return _roster_page(request, await _roster_context(request, roster_notice=notice, invitation_link=link,
                                                       link_expires=invitation["expires_at"]))
 
 
@@ -172,7 +172,7 @@ async def revoke_invitation(request: Request, invitation_id: uuid.UUID) -> Respo
     invitation = await services.revoke_invitation(user.tenant_id, invitation_id, actor=actor_of(request))
     message = f"The invitation for {invitation['email']} was revoked; its link no longer works."
     if request.htmx:
-        return _roster_page(request, await _roster_context(request, notice=message))
+        return _roster_page(request, await _roster_context(request, roster_notice=message))
     flash(request, "success", message)
     return redirect("/admin/members")
 

@@ -29,7 +29,7 @@ def _nav(page: Page, name: str):
     return page.locator("header.site-header").get_by_role("link", name=name, exact=True)
 
 
-async def test_admin_signs_in_and_uses_the_roster_and_audit_log(page: Page, personas):
+async def test_admin_signs_in_and_uses_the_roster_and_audit_log(page: Page, new_context, personas):
     await sign_in(page, personas.admin.email, landing="/admin")
     await expect(page.get_by_role("heading", level=1)).to_have_text(personas.acme["name"])
     await expect(_nav(page, "Dashboard")).to_have_attribute("aria-current", "page")
@@ -53,19 +53,36 @@ async def test_admin_signs_in_and_uses_the_roster_and_audit_log(page: Page, pers
     assert page.url.endswith("/admin/members")  # swapped, not navigated
     await shot(page, "members-role-changed")
 
-    # Adding a member posts the invite form over HTMX and re-renders the roster in place.
+    # Inviting posts the form over HTMX and re-renders the roster in place, with the link to pass on.
     await page.locator("details.invite > summary").click()
     invite = page.locator("form.invite-form")
     email = f"nina-{secrets.token_hex(4)}@example.test"
     await invite.get_by_label("Email").fill(email)
-    await invite.get_by_label("Name").fill("Nina New")
-    await invite.get_by_label("Initial password").fill("a-long-password")
-    await shot(page, "members-add-form")
-    await invite.get_by_role("button", name="Add member").click()
-    await expect(page.locator("#roster .flash-success")).to_contain_text(f"Nina New ({email}) joined as learner.")
-    await expect(page.locator("#roster")).to_contain_text("4 members")
-    assert await Membership.count().where(Membership.tenant_id == personas.acme["id"]) == 4
+    await shot(page, "members-invite-form")
+    await invite.get_by_role("button", name="Create invitation link").click()
+    notice = page.locator("#roster .flash-success")
+    await expect(notice).to_contain_text(f"Invitation created for {email} as learner.")
+    link = await notice.locator(".invite-link code").inner_text()
+    assert "/invitations/" in link
+    await expect(page.locator("#roster .invitations-table")).to_contain_text(email)
+    await expect(page.locator("#roster .roster-table")).not_to_contain_text("Invitation created")
     assert page.url.endswith("/admin/members")
+    await shot(page, "members-invited")
+
+    # The invitee opens the link in their own browser and creates an account.
+    invitee = await (await new_context()).new_page()
+    await invitee.goto(link)
+    await expect(invitee.get_by_role("heading", level=1)).to_contain_text(personas.acme["name"])
+    create = invitee.locator("form.invitation-create-account")
+    await create.get_by_label("Your name").fill("Nina New")
+    await create.get_by_label("Choose a password").fill("a-long-password")
+    await shot(invitee, "invitation-accept")
+    await create.get_by_role("button", name="Create account and join").click()
+    await invitee.wait_for_url(re.compile(r"/learn$"))
+    assert await Membership.count().where(Membership.tenant_id == personas.acme["id"]) == 4
+    await page.reload()
+    await expect(page.locator("#roster")).to_contain_text("4 members")
+    await expect(page.locator("#roster table.roster-table")).to_contain_text("Nina New")
 
     await row.get_by_role("link").first.click()
     await page.wait_for_url(re.compile(rf"/admin/members/{personas.learner.membership_id}$"))
