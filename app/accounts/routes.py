@@ -153,8 +153,10 @@ async def create_invitation(request: Request, data: Annotated[InvitationCreate, 
         )
     except DomainError as exc:
         form = {"email": services.printable(data.email), "role": services.printable(data.role)}
+        # htmx swaps only 2xx answers: the form comes back in place with its message and the typed
+        # input; a plain form post gets the real status.
         return _roster_page(request, await _roster_context(request, form=form, form_error=exc.message),
-                            status_code=exc.status_code)
+                            status_code=200 if request.htmx else exc.status_code)
     return await _show_new_link(request, invitation, token, "created")
 
 

@@ -96,6 +96,10 @@ async def test_it_refuses_bad_invitations_with_a_readable_message_and_keeps_the_
     assert owner.status_code == 403 and "Only an owner can invite someone as an owner." in owner.text
     member = await client.post("/admin/invitations", {"email": personas.learner.email, "role": "learner"})
     assert member.status_code == 409 and "already a member of this workspace" in member.text
+    # Over htmx the roster comes back in place (htmx swaps only 2xx) with the message and the input.
+    inline = await client.post("/admin/invitations", {"email": "bad@", "role": "learner"}, htmx=True)
+    assert inline.status_code == 200 and inline.text.startswith('<div id="roster">')
+    assert "Enter a valid email address." in inline.text and 'value="bad@"' in inline.text
     assert await Invitation.count() == before
 
 
