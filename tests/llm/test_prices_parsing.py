@@ -83,7 +83,7 @@ async def test_a_server_estimates_costs_with_the_prices_it_was_given():
     try:
         await client.login("ada@prices.test")
         assert (await client.post("/admin/courses", BRIEF)).status_code == 303
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # generous: CI measures coverage in the server too
         while not (rows := await _fetch(url, "SELECT model, input_tokens, output_tokens, cost_usd FROM ai_usage "
                                              "WHERE finished_at IS NOT NULL")):
             assert time.monotonic() < deadline, "the syllabus call never finished"
