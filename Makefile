@@ -35,11 +35,15 @@ $(VENV)/.installed: pyproject.toml
 
 vendor: static/vendor/.installed
 
+# --ignore-scripts: no package needs a build step, and swagger-ui-dist's telemetry dependency would
+# otherwise run at install time.
 static/vendor/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p static/vendor
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor/swagger-ui
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 	cp node_modules/@picocss/pico/css/pico.min.css static/vendor/pico.min.css
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+		static/vendor/swagger-ui/
 	touch $@
 
 # Browser tests drive Debian's chromium; install it when the machine lacks it.

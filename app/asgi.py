@@ -18,6 +18,7 @@ from app.authoring.routes import ROUTES as AUTHORING_ROUTES
 from app.db import POOL_OPTIONS, engine
 from app.jobs.routes import ROUTES as JOB_ROUTES
 from app.logging import configure_logging
+from app.ops.api_docs import RENDER_PLUGINS as API_DOCS_RENDER_PLUGINS
 from app.ops.routes import ROUTES as OPS_ROUTES
 from app.player.api import ROUTES as LEARN_API_ROUTES
 from app.player.routes import ROUTES as PLAYER_ROUTES
@@ -102,7 +103,8 @@ def create_app() -> Litestar:
         request_class=HTMXRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body_bytes,
-        openapi_config=OpenAPIConfig(title="Coursewright", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(title="Coursewright", version="0.1.0", path="/schema",
+                                     render_plugins=API_DOCS_RENDER_PLUGINS),
         logging_config=None,  # structlog, configured above, owns logging
         debug=False,
     )

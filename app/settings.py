@@ -70,6 +70,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_shutdown_grace_seconds: int
     expose_query_count: bool
     bench_reference_endpoint: bool
+    metrics_token: str | None = None  # /metrics wants "Authorization: Bearer <it>" when set
 
     @property
     def is_production(self) -> bool:
@@ -187,6 +188,21 @@ def _dev_secret(data_dir: Path) -> str:
     return key
 
 
+def _metrics_token(environ: Mapping[str, str], production: bool) -> str | None:
+    # /metrics shares the web port, so anyone who reaches the site could read it (request rates, paths,
+    # job and login counts). Production serves it only to a scraper that sends this token; development
+    # leaves it open unless a token is set.
+    token = (_read(environ, "METRICS_TOKEN", secret=True) or "").strip() or None
+    if production and (token is None or token.lower() in DEV_SECRET_PLACEHOLDERS):
+        raise SettingsError(
+            "METRICS_TOKEN is required in production (COURSEWRIGHT_ENV=production): /metrics is served only "
+            "with 'Authorization: Bearer <METRICS_TOKEN>'. Set METRICS_TOKEN or METRICS_TOKEN_FILE to a random "
+            f"value of at least {MIN_SECRET_LENGTH} characters.")
+    if production and len(token) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters in production.")
+    return token
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = _get(environ, "COURSEWRIGHT_ENV", _parse_choice("development", "production"), "development")
@@ -205,6 +221,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production.")
     elif not secret_key:
         secret_key = _dev_secret(data_dir)
+
+    metrics_token = _metrics_token(environ, production)
 
     database_url = _read(environ, "DATABASE_URL", secret=True)
     database_url = _parse_url("postgres", "postgresql")("DATABASE_URL", database_url) if database_url else None
@@ -268,6 +286,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         worker_shutdown_grace_seconds=_get(environ, "WORKER_SHUTDOWN_GRACE_SECONDS", _parse_int(0, 600), 10),
         expose_query_count=_get(environ, "EXPOSE_QUERY_COUNT", _parse_bool, False),
         bench_reference_endpoint=_get(environ, "BENCH_REFERENCE_ENDPOINT", _parse_bool, False),
+        metrics_token=metrics_token,
     )
 
 

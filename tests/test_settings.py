@@ -31,7 +31,7 @@ def test_it_reads_secrets_from_files(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text(STRONG + "\n")
     settings = load_settings({"COURSEWRIGHT_ENV": "production", "SECRET_KEY_FILE": str(secret_file),
-                              "DATABASE_URL": "postgresql://db/x", "DATA_DIR": str(tmp_path)})
+                              "METRICS_TOKEN": STRONG, "DATABASE_URL": "postgresql://db/x", "DATA_DIR": str(tmp_path)})
     assert settings.secret_key == STRONG
     assert settings.cookie_secure is True and settings.worker_in_process is False
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from litestar import Response, get
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException
+from litestar.handlers import BaseRouteHandler
 from litestar.plugins.prometheus import PrometheusController
 
 from app.db import independent_connection, pending_migrations
 from app.queue import broker_problem
+from app.settings import get_settings
 
 READY_TIMEOUT_SECONDS = 3.0
 
@@ -37,9 +42,22 @@ async def ready() -> Response:
     return Response({"status": "ok", "database": "ok", "pending_migrations": []}, status_code=200)
 
 
+def metrics_token_guard(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """With METRICS_TOKEN set (required in production) only a scraper that sends it reads /metrics."""
+    token = get_settings().metrics_token
+    if token is None:
+        return
+    sent = connection.headers.get("authorization", "")
+    if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        # A plain 401, not NotAuthorizedException: that one sends browsers to the login page.
+        raise HTTPException(status_code=401, detail="/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.",
+                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+
+
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+    guards = [metrics_token_guard]
 
 
 ROUTES = [live, ready, MetricsController]
