@@ -1,7 +1,7 @@
 """A small complete world for the web-boundary tests: Acme with a published course, an enrolled learner,
-a background job and audit entries; Globex with an admin of its own. Built once per module through the
-real app (the authoring and publishing helpers), plus a whole-database fingerprint to prove that a
-refused request changed nothing."""
+a background job, audit entries and a pending invitation; Globex with an admin of its own. Built once
+per module through the real app (the authoring and publishing helpers), plus a whole-database
+fingerprint to prove that a refused request changed nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from app.accounts import services as accounts
+from app.audit.services import SYSTEM
 from app.audit.tables import AuditLog
 from app.authoring.tables import ContentItem, GenerationRun
 from app.jobs.tables import BackgroundJob
@@ -35,6 +37,8 @@ class World:
     membership_id: uuid.UUID  # the learner's membership in Acme
     job_id: uuid.UUID
     audit_entry_id: int
+    invitation_id: uuid.UUID  # a pending invitation to Acme
+    invitation_token: str
     index: int = 1  # a lesson of the course
     module_index: int = 1
 
@@ -59,11 +63,13 @@ async def build_world(base_url: str) -> World:
     item = await ContentItem.select(ContentItem.id).where(ContentItem.syllabus_id == syllabus["id"]).first()
     job = await _finished_job(acme["id"])
     entry = await AuditLog.select(AuditLog.id).where(AuditLog.tenant_id == acme["id"]).first()
+    invitation, token = await accounts.create_invitation(acme["id"], email=f"ivy-{uuid.uuid4().hex[:8]}@example.test",
+                                                         role="learner", actor=SYSTEM, actor_role="owner")
     return World(
         acme=acme, globex=globex, admin=admin, learner=learner, outsider=outsider,
         course_id=syllabus["course_id"], syllabus_id=syllabus["id"], package_id=package["id"],
         version=package["version"], run_id=run["id"], item_id=item["id"], membership_id=learner.membership_id,
-        job_id=job["id"], audit_entry_id=entry["id"],
+        job_id=job["id"], audit_entry_id=entry["id"], invitation_id=invitation["id"], invitation_token=token,
     )
 
 
