@@ -29,6 +29,12 @@ class Gone(DomainError):
     status_code = 410
 
 
+class Unavailable(DomainError):
+    """Something the request needs (the job queue) cannot be reached right now; trying again later may work."""
+
+    status_code = 503
+
+
 class Throttled(DomainError):
     status_code = 429
 

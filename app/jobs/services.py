@@ -16,7 +16,7 @@ import structlog
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
 from app.db import engine
-from app.errors import NotFound
+from app.errors import NotFound, Unavailable
 from app.jobs.tables import BackgroundJob, JobStatus, TenantStats
 from app.queue import enqueue
 
@@ -100,9 +100,11 @@ async def request_tenant_stats(tenant_id: uuid.UUID, *, actor: Actor) -> dict[st
     job = await create_job(tenant_id, TENANT_STATS, actor=actor)
     try:
         await enqueue(recompute_tenant_stats, job_id=str(job["id"]))
-    except Exception as exc:
+    except Exception as exc:  # the broker is away: the job is failed here, and the admin told so (not a 500)
         await fail_unstarted_job(job["id"], f"Could not enqueue: {exc}")
-        raise
+        log.error("alert:enqueue_failed", task="recompute_tenant_stats", job_id=str(job["id"]), error=repr(exc))
+        raise Unavailable("The job queue cannot be reached right now, so nothing was started. "
+                          "Try again in a minute.") from exc
     await audit(AuditAction.JOB_REQUESTED, actor=actor, tenant_id=tenant_id, entity_type="background_job",
                 entity_id=job["id"], metadata={"kind": TENANT_STATS})
     return job
