@@ -22,7 +22,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.db import DB_UNAVAILABLE
-from app.errors import DomainError, Throttled
+from app.errors import DomainError, Throttled, Unavailable
 from app.web.inputs import describe_problem
 from app.web.requests import request_id
 from app.web.templating import redirect, render
@@ -106,6 +106,8 @@ def _default_message(status: int) -> str:
 
 
 def handle_domain_error(request: Request, exc: DomainError) -> Response:
+    if isinstance(exc, Unavailable):  # an outage of something we need, not maintenance
+        return error_response(request, 503, exc.message, title=DB_OUTAGE_TITLE, headers={"Retry-After": "60"})
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
     return error_response(request, exc.status_code, exc.message, headers=headers)
 
