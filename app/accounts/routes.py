@@ -15,6 +15,7 @@ from app.accounts.schemas import InvitationAnswer, InvitationCreate, LoginForm, 
 from app.audit.actions import AuditAction
 from app.audit.services import audit
 from app.errors import Conflict, DomainError, Forbidden, InvalidInput, Throttled
+from app.web import inputs
 from app.web.auth import (
     actor_of,
     clear_session_cookie,
@@ -51,7 +52,7 @@ def home(request: Request) -> Response:
 
 
 @get("/login")
-async def login_page(request: Request, next: str = "") -> Response:
+async def login_page(request: Request, next: inputs.QueryLine(2000) = "") -> Response:
     if current_user(request) is not None:
         return redirect(_safe_next(next) or _home_for(request))
     return render(request, "accounts/login.html", next=_safe_next(next) or "", email="", error=None)

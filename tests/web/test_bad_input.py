@@ -136,3 +136,9 @@ async def test_it_refuses_a_quiz_field_sent_twice(learner, world):
 
 async def test_it_refuses_a_nul_in_a_workspace_switch(admin):
     await _refused(lambda: admin.post("/tenants/switch", {"tenant_id": "\x00"}), words=("tenant_id", CONTROL))
+
+
+async def test_it_refuses_a_nul_in_the_login_pages_next_target(admin):
+    # Signed in, /login redirects to `next`: a NUL there must not reach the Location header.
+    await _refused(lambda: admin.get("/login", params={"next": "/admin\x00"}), words=("next", CONTROL))
+    await _refused(lambda: admin.get("/login", params={"next": "/admin\r\nSet-Cookie: x=1"}), words=("next", CONTROL))
