@@ -253,7 +253,7 @@ class SessionUser(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def assignable_roles(self) -> list[str]:
-        """Roles this user may grant; mirrors the owner rule enforced in change_role/invite_member."""
+        """Roles this user may grant; mirrors the owner rule enforced in change_role/create_invitation."""
         return [r.value for r in Role if self.is_owner or r is not Role.OWNER]
 
     def can_manage(self, member_role: str) -> bool:
