@@ -177,7 +177,7 @@ def seed_demo_command() -> None:
 @click.option("--tenant-name", default=None, help="Display name when the workspace is created.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_admin(email: str, name: str, tenant_slug: str, tenant_name: str | None, password: str) -> None:
-    """Create (or promote) an admin; the first admin of a new workspace becomes its owner."""
+    """Create (or promote) an admin; the first admin of a workspace without an owner becomes its owner."""
     from app.accounts import services
     from app.accounts.tables import Membership, Tenant, User
     from app.audit.services import SYSTEM
@@ -186,10 +186,13 @@ def create_admin(email: str, name: str, tenant_slug: str, tenant_name: str | Non
 
     async def main() -> str:
         tenant = await Tenant.select().where(Tenant.slug == tenant_slug.lower()).first()
-        role = "admin"
         if tenant is None:
             tenant = await services.create_tenant(tenant_name or tenant_slug, tenant_slug, actor=SYSTEM)
-            role = "owner"
+        # Owner while the workspace has none: a run that created the workspace and then failed on the
+        # person (a bad email, say) must not leave the next run's admin in a workspace without an owner.
+        has_owner = await Membership.exists().where((Membership.tenant_id == tenant["id"])
+                                                    & (Membership.role == "owner"))
+        role = "admin" if has_owner else "owner"
         user = await User.select(User.id).where(User.email == services.normalize_email(email)).first()
         if user is None:
             user = await services.create_user(email, name, password, actor=SYSTEM, tenant_id=tenant["id"])
