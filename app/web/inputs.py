@@ -41,22 +41,22 @@ INT8_MAX = 2**63 - 1
 TEXT_MAX = 10_000
 
 
-def Line(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 (a type factory, used like a type)
+def Line(max_length: int, min_length: int = 0) -> Any:  # a type factory: used in annotations like a type
     """A single-line form field of at most `max_length` characters, no control characters."""
     return Annotated[str, Meta(min_length=min_length, max_length=max_length, pattern=SINGLE_LINE)]
 
 
-def Text(max_length: int = TEXT_MAX) -> Any:  # noqa: N802
+def Text(max_length: int = TEXT_MAX) -> Any:
     """A multi-line form field (textarea): tabs and line breaks allowed, other control characters not."""
     return Annotated[str, Meta(max_length=max_length, pattern=MULTI_LINE)]
 
 
-def QueryLine(max_length: int) -> Any:  # noqa: N802
+def QueryLine(max_length: int) -> Any:
     """A single-line query parameter."""
     return Annotated[str, Parameter(max_length=max_length, pattern=SINGLE_LINE)]
 
 
-def Int4Query(ge: int = 0, le: int = INT4_MAX) -> Any:  # noqa: N802
+def Int4Query(ge: int = 0, le: int = INT4_MAX) -> Any:
     """An integer query parameter that fits PostgreSQL's `integer`."""
     return Annotated[int, Parameter(ge=ge, le=le)]
 
@@ -67,13 +67,9 @@ PathInt4 = Annotated[int, Parameter(ge=1, le=INT4_MAX)]
 PathInt8 = Annotated[int, Parameter(ge=1, le=INT8_MAX)]
 
 # Single-line fields by what they hold, with the length of the column they end up in.
-Email = Line(320)
-PersonName = Line(200)
 Title = Line(200)
 Role = Line(16)
-Token = Line(200)
 UUIDText = Line(64)  # a UUID typed into a form (<select> value); parsed by the handler
-Password = Annotated[str, Meta(max_length=1024)]  # never stored; any character may be part of it
 
 # Dates people type into filters. Outside these years a date is a typo (and 9999-12-31 + 1 day overflows).
 EARLIEST_DATE = dt.date(2000, 1, 1)
