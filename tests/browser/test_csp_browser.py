@@ -3,9 +3,12 @@ and style is a static file, htmx injects no style), and an htmx error that echoe
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import sign_in
+from tests.publishing.helpers import published_course
 
 # Runs before any page script (Playwright injects it outside the page's CSP) and records every violation.
 RECORD_VIOLATIONS = """
@@ -49,9 +52,25 @@ async def test_it_shows_admin_pages_without_a_csp_violation(new_context, persona
     await expect(page.locator("#swagger-ui .info .title")).to_contain_text("Coursewright")  # the docs UI ran
 
 
-async def test_it_shows_learner_pages_and_htmx_swaps_without_a_csp_violation(new_context, personas):
+async def test_it_shows_course_pages_and_htmx_swaps_without_a_csp_violation(new_context, client, personas):
+    await client.login(personas.admin.email)
+    syllabus, _package = await published_course(client)  # real content: Markdown, outlines, quizzes
+    course = syllabus["id"]
+    admin, admin_console = await watched_page(await new_context())
+    await sign_in(admin, personas.admin.email, landing="/admin")
+    for path in [f"/admin/syllabi/{course}", f"/admin/packages/{course}", f"/admin/packages/{course}/v/1"]:
+        await admin.goto(path)
+        await admin.wait_for_load_state("networkidle")
+        assert await violations(admin, admin_console) == [], path
+
     page, console = await watched_page(await new_context())
     await sign_in(page, personas.learner.email, landing="/learn")
+    await page.locator(f"#course-{course}").get_by_role("button", name="Enroll").click()
+    await page.wait_for_url(re.compile(rf"/learn/{course}$"))
+    await page.get_by_role("button", name="Start the course").click()
+    await page.wait_for_url(re.compile(rf"/learn/{course}/lesson/1$"))
+    await page.get_by_role("button", name="Next →").click()  # an htmx swap with a pushed URL
+    await page.wait_for_url(re.compile(rf"/learn/{course}/lesson/2$"))
     await page.wait_for_load_state("networkidle")
     assert await violations(page, console) == []
     # htmx is loaded and configured to inject no indicator <style>.
