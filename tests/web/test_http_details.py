@@ -4,11 +4,17 @@ table, so a route added later is checked too."""
 
 import re
 import uuid
+from typing import Annotated
 
+import msgspec
+from litestar import post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from litestar.routes import HTTPRoute
 
 from app.accounts.tables import Membership
 from app.asgi import create_app
+from app.web.requests import FORM_MEDIA_TYPES, accepted_media_types
 
 EXAMPLES = {"uuid": str(uuid.UUID(int=1)), "int": "1", "str": "x", "path": "app.css"}
 PARAMETER = re.compile(r"{(\w+):(\w+)}")
@@ -111,6 +117,29 @@ async def test_it_still_accepts_a_form_and_an_empty_post(client, personas):
     assert client.session_cookie
     empty = await client.http.post("/logout", headers={"x-csrftoken": client.csrf})
     assert empty.status_code == 303
+
+
+class Note(msgspec.Struct):
+    text: str
+
+
+@post("/example/json", sync_to_thread=False)
+def json_api(data: Note) -> None: ...
+
+
+@post("/example/form", sync_to_thread=False)
+def form_action(data: Annotated[Note, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> None: ...
+
+
+@post("/example/bare", sync_to_thread=False)
+def bare_action() -> None: ...
+
+
+def test_it_reads_what_a_route_accepts_from_its_data_parameter():
+    # No JSON-body route exists yet; the rule that will guard one: a JSON API refuses a form with 415.
+    assert accepted_media_types(json_api) == ("application/json",)
+    assert accepted_media_types(form_action) == FORM_MEDIA_TYPES
+    assert accepted_media_types(bare_action) == FORM_MEDIA_TYPES  # a form post's CSRF token rides in its body
 
 
 def _success_media_types(operation: dict) -> set[str]:
