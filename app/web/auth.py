@@ -13,7 +13,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from app.accounts.services import SessionUser, load_session
 from app.audit.services import Actor
 from app.settings import get_settings
-from app.web.requests import add_cookie_header, client_ip, request_id
+from app.web.requests import add_cookie_header, client_ip, request_id, scope_cookie
 
 SESSION_COOKIE = "cw_session"
 # Paths that stay reachable in maintenance mode, so admins can still sign in and work.
@@ -24,7 +24,7 @@ def session_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         scope["user"] = None
         if scope["type"] == "http" and not scope["path"].startswith("/static/"):
-            token = _cookie(scope, SESSION_COOKIE)
+            token = scope_cookie(scope, SESSION_COOKIE)
             if token:
                 scope["user"] = await load_session(token)
                 if scope["user"] is None:
@@ -34,16 +34,6 @@ def session_middleware(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return middleware
-
-
-def _cookie(scope: Scope, name: str) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                k, _, v = part.strip().partition("=")
-                if k == name and v:
-                    return v
-    return None
 
 
 def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionUser | None:

@@ -33,7 +33,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
 from app.settings import get_settings
-from app.web.requests import add_cookie_header
+from app.web.requests import add_cookie_header, scope_cookie
 
 COOKIE_NAME = "cw_csrf"
 HEADER_NAME = "x-csrftoken"
@@ -65,16 +65,6 @@ def _is_anonymous_token(token: str | None) -> bool:
 def _session_id(scope: Scope) -> str | None:
     user = scope.get("user")
     return user.session_id if user is not None else None
-
-
-def _cookie(scope: Scope) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                name, _, token = part.strip().partition("=")
-                if name == COOKIE_NAME and token:
-                    return token
-    return None
 
 
 def _header(scope: Scope) -> str | None:
@@ -126,7 +116,7 @@ def csrf_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http" or scope["path"].startswith("/static/") or _excluded(scope):
             await app(scope, receive, send)
             return
-        cookie = _cookie(scope)
+        cookie = scope_cookie(scope, COOKIE_NAME)
         if scope["method"] not in SAFE_METHODS:
             submitted = await _submitted_token(scope, receive)
             if not _valid(scope, submitted, cookie):

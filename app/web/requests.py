@@ -120,6 +120,17 @@ async def stamp_response(message: Message, scope: Scope) -> None:
     )
 
 
+def scope_cookie(scope: Scope, name: str) -> str | None:
+    """A cookie's value read straight from the ASGI scope, for middleware that runs before any Request exists."""
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == name and v:
+                    return v
+    return None
+
+
 def add_cookie_header(scope: Scope, header_value: str) -> None:
     scope.setdefault("state", {}).setdefault("set_cookies", []).append(header_value)
 
