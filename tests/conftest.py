@@ -137,6 +137,33 @@ async def migrated() -> None:
 # The server under test
 
 
+def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`coursewright <args>` as a real process, with `env` on top of this run's environment."""
+    return subprocess.run([str(BIN / "coursewright"), *args], env={**os.environ, **env}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+async def fetch_rows(url: str, query: str, *args) -> list[asyncpg.Record]:
+    """Rows of another database (one a subprocess under test uses) over a short-lived connection."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+async def poll_rows(url: str, query: str, predicate, *args, timeout: float = 90) -> list[asyncpg.Record]:
+    """Re-run `query` until `predicate(rows)` holds; fail with the last rows after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    rows: list[asyncpg.Record] = []
+    while time.monotonic() < deadline:
+        rows = await fetch_rows(url, query, *args)
+        if predicate(rows):
+            return rows
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting on {query!r}: {rows}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

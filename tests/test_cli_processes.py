@@ -19,39 +19,36 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from argon2 import PasswordHasher
 
 from app.demo import DEMO_BRIEF, DEMO_PASSWORD, DEMO_TENANTS, DEMO_USERS
 from tests.authoring.helpers import BRIEF
-from tests.conftest import ARTIFACTS, BIN, PASSWORD, ROOT, Client, create_database, free_port, start_server
+from tests.conftest import (
+    ARTIFACTS,
+    BIN,
+    PASSWORD,
+    ROOT,
+    Client,
+    create_database,
+    fetch_rows,
+    free_port,
+    poll_rows,
+    run_cli,
+    start_server,
+)
 
 ADMIN = "ada@worker.test"
 
 
-def _cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "coursewright"), *args], env={**os.environ, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
 
 
-async def _fetch(url: str, query: str, *args) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
-async def _poll(url: str, query: str, predicate, *args, timeout: float = 90) -> list[asyncpg.Record]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = await _fetch(url, query, *args)
-        if predicate(rows):
-            return rows
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting on {query!r}: {rows}")
+
+
+
 
 
 @contextmanager
@@ -73,8 +70,8 @@ async def web_only():
     """A fresh database with an admin, and a web process that runs no worker of its own."""
     url = await create_database("worker")
     env = {"DATABASE_URL": url, "WORKER_IN_PROCESS": "false", "WORKER_METRICS_PORT": "0"}
-    assert _cli(env, "migrate").returncode == 0
-    created = _cli(env, "create-admin", "--email", ADMIN, "--name", "Ada", "--tenant", "worker",
+    assert run_cli(env, "migrate").returncode == 0
+    created = run_cli(env, "create-admin", "--email", ADMIN, "--name", "Ada", "--tenant", "worker",
                    "--password", PASSWORD)
     assert created.returncode == 0, created.stderr
     server = start_server("web-only", **env)
@@ -91,7 +88,7 @@ async def _course(server, title: str) -> tuple[Client, str]:
 
 
 async def _content(url: str, client: Client, run_id: str) -> str:
-    [run] = await _poll(url, "SELECT status, syllabus_id FROM generation_run WHERE id = $1",
+    [run] = await poll_rows(url, "SELECT status, syllabus_id FROM generation_run WHERE id = $1",
                         lambda rows: rows[0]["status"] == "SUCCEEDED", run_id)
     syllabus_id = run["syllabus_id"]
     assert (await client.post(f"/admin/syllabi/{syllabus_id}/approve", {"note": ""})).status_code == 303
@@ -107,7 +104,7 @@ async def test_a_worker_process_picks_up_queued_work_and_stops_cleanly_on_sigter
     client, run_id = await _course(server, "Slow Lessons [mock:lesson:slow]")
     # Nobody works on it yet: the web process only queued it.
     await asyncio.sleep(1)
-    [run] = await _fetch(url, "SELECT status, attempt FROM generation_run WHERE id = $1", run_id)
+    [run] = await fetch_rows(url, "SELECT status, attempt FROM generation_run WHERE id = $1", run_id)
     assert (run["status"], run["attempt"]) == ("QUEUED", 0)
 
     metrics_port = free_port()
@@ -118,7 +115,7 @@ async def test_a_worker_process_picks_up_queued_work_and_stops_cleanly_on_sigter
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert 'coursewright_jobs_total{outcome="succeeded",task="generate_syllabus"} 1.0' in metrics
         # Stop while slow lessons are being written.
-        await _poll(url, ITEMS_SQL, lambda rows: any(r["status"] == "GENERATING" for r in rows), syllabus_id)
+        await poll_rows(url, ITEMS_SQL, lambda rows: any(r["status"] == "GENERATING" for r in rows), syllabus_id)
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(20) == 0
@@ -126,7 +123,7 @@ async def test_a_worker_process_picks_up_queued_work_and_stops_cleanly_on_sigter
     await client.aclose()
     log = log_path.read_text()
     assert "workers_stopping" in log and "releasing_unfinished_work" in log and "Traceback" not in log
-    items = await _fetch(url, ITEMS_SQL, syllabus_id)
+    items = await fetch_rows(url, ITEMS_SQL, syllabus_id)
     # Handed back, not lost: nothing is left GENERATING, and no lost attempt was counted.
     assert not [r for r in items if r["status"] == "GENERATING"]
     assert any(r["status"] == "QUEUED" and r["attempt"] == 1 for r in items)
@@ -141,18 +138,19 @@ async def test_the_next_worker_recovers_the_work_of_a_killed_one_after_the_lease
     with _worker("killed", env) as (worker, _log):
         syllabus_id = await _content(url, client, run_id)
         await client.aclose()
-        await _poll(url, ITEMS_SQL, lambda rows: any(r["status"] == "GENERATING" for r in rows), syllabus_id)
+        await poll_rows(url, ITEMS_SQL, lambda rows: any(r["status"] == "GENERATING" for r in rows), syllabus_id)
         worker.kill()  # no graceful stop: the rows stay GENERATING with their last heartbeat
         worker.wait(10)
-    orphans = {r["id"]: r["attempt"] for r in await _fetch(url, ITEMS_SQL, syllabus_id) if r["status"] == "GENERATING"}
+    orphans = {r["id"]: r["attempt"] for r in await fetch_rows(url, ITEMS_SQL, syllabus_id)
+               if r["status"] == "GENERATING"}
     assert orphans
 
     with _worker("after-kill", env) as (worker, log_path):
-        await _poll(url, "SELECT status FROM generation_run WHERE kind = 'CONTENT' AND syllabus_id = $1",
+        await poll_rows(url, "SELECT status FROM generation_run WHERE kind = 'CONTENT' AND syllabus_id = $1",
                     lambda rows: rows[0]["status"] == "SUCCEEDED", syllabus_id, timeout=120)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(20) == 0
-    items = {r["id"]: r for r in await _fetch(url, ITEMS_SQL, syllabus_id)}
+    items = {r["id"]: r for r in await fetch_rows(url, ITEMS_SQL, syllabus_id)}
     for item_id, attempt in orphans.items():
         row = items[item_id]
         assert (row["status"], row["lost_attempts"], row["attempt"]) == ("DRAFT", 1, attempt + 1)
@@ -162,16 +160,16 @@ async def test_the_next_worker_recovers_the_work_of_a_killed_one_after_the_lease
 async def test_seed_demo_creates_the_demo_workspaces_people_and_course_once():
     url = await create_database("seed")
     env = {"DATABASE_URL": url}
-    assert _cli(env, "migrate").returncode == 0
-    first = _cli(env, "seed-demo")
+    assert run_cli(env, "migrate").returncode == 0
+    first = run_cli(env, "seed-demo")
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Demo data created." in first.stdout
     for email, _name, role, _other in DEMO_USERS:
         assert f"{role:<8} {email}  /  {DEMO_PASSWORD}" in first.stdout
 
-    tenants = {r["slug"]: r["name"] for r in await _fetch(url, "SELECT slug, name FROM tenant")}
+    tenants = {r["slug"]: r["name"] for r in await fetch_rows(url, "SELECT slug, name FROM tenant")}
     assert tenants == {slug: name for name, slug in DEMO_TENANTS}
-    members = {(r["email"], r["slug"]): r["role"] for r in await _fetch(
+    members = {(r["email"], r["slug"]): r["role"] for r in await fetch_rows(
         url, "SELECT u.email, t.slug, m.role FROM membership m JOIN app_user u ON u.id = m.user_id "
              "JOIN tenant t ON t.id = m.tenant_id")}
     expected = {}
@@ -181,23 +179,23 @@ async def test_seed_demo_creates_the_demo_workspaces_people_and_course_once():
                 expected[(email, slug)] = role
     assert members == expected
     hasher = PasswordHasher()
-    for user in await _fetch(url, "SELECT password_hash FROM app_user"):
+    for user in await fetch_rows(url, "SELECT password_hash FROM app_user"):
         assert hasher.verify(user["password_hash"], DEMO_PASSWORD)
-    [course] = await _fetch(url, "SELECT c.title, t.slug FROM course c JOIN tenant t ON t.id = c.tenant_id")
+    [course] = await fetch_rows(url, "SELECT c.title, t.slug FROM course c JOIN tenant t ON t.id = c.tenant_id")
     assert (course["title"], course["slug"]) == (DEMO_BRIEF["title"], "demo")
-    [package] = await _fetch(url, "SELECT version, archived_at FROM course_package")
+    [package] = await fetch_rows(url, "SELECT version, archived_at FROM course_package")
     assert (package["version"], package["archived_at"]) == (1, None)
-    [enrollment] = await _fetch(url, "SELECT u.email FROM enrollment e JOIN app_user u ON u.id = e.user_id")
+    [enrollment] = await fetch_rows(url, "SELECT u.email FROM enrollment e JOIN app_user u ON u.id = e.user_id")
     assert enrollment["email"] == DEMO_USERS[2][0]
-    assert {r["status"] for r in await _fetch(url, "SELECT status FROM content_item")} == {"APPROVED"}
+    assert {r["status"] for r in await fetch_rows(url, "SELECT status FROM content_item")} == {"APPROVED"}
 
     counts_sql = ("SELECT (SELECT count(*) FROM tenant) AS tenants, (SELECT count(*) FROM app_user) AS users, "
                   "(SELECT count(*) FROM membership) AS memberships, (SELECT count(*) FROM course) AS courses, "
                   "(SELECT count(*) FROM generation_run) AS runs, (SELECT count(*) FROM course_package) AS packages, "
                   "(SELECT count(*) FROM enrollment) AS enrollments, (SELECT count(*) FROM ai_usage) AS calls, "
                   "(SELECT count(*) FROM audit_log) AS audits")
-    [before] = await _fetch(url, counts_sql)
-    again = _cli(env, "seed-demo")
+    [before] = await fetch_rows(url, counts_sql)
+    again = run_cli(env, "seed-demo")
     assert again.returncode == 0 and "Demo data already present." in again.stdout
-    [after] = await _fetch(url, counts_sql)
+    [after] = await fetch_rows(url, counts_sql)
     assert dict(after) == dict(before)

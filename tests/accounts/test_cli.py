@@ -1,19 +1,12 @@
-import os
-import subprocess
 
 from app.accounts.tables import Membership, Tenant, User
 from app.authoring.tables import ContentItem, Syllabus
 from app.demo import DEMO_USERS, seed_demo
-from tests.conftest import BIN, ROOT
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "coursewright"), *args], env=dict(os.environ), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+from tests.conftest import run_cli
 
 
 async def test_it_creates_the_first_admin_of_a_new_workspace_as_owner():
-    result = _cli("create-admin", "--email", "Founder@Startup.test", "--name", "Fay Founder", "--tenant",
+    result = run_cli({}, "create-admin", "--email", "Founder@Startup.test", "--name", "Fay Founder", "--tenant",
                   "startup-cli", "--tenant-name", "Startup", "--password", "a-long-password")
     assert result.returncode == 0, result.stderr
     assert "founder@startup.test" in result.stdout.lower() and "owner" in result.stdout
@@ -22,10 +15,10 @@ async def test_it_creates_the_first_admin_of_a_new_workspace_as_owner():
     membership = await Membership.select().where(
         (Membership.tenant_id == tenant["id"]) & (Membership.user_id == user["id"])).first()
     assert tenant["name"] == "Startup" and membership["role"] == "owner"
-    again = _cli("create-admin", "--email", "second@startup.test", "--name", "Sam", "--tenant", "startup-cli",
+    again = run_cli({}, "create-admin", "--email", "second@startup.test", "--name", "Sam", "--tenant", "startup-cli",
                  "--password", "a-long-password")
     assert again.returncode == 0 and "admin of workspace startup-cli" in again.stdout
-    refused = _cli("create-admin", "--email", "third@startup.test", "--name", "T", "--tenant", "startup-cli",
+    refused = run_cli({}, "create-admin", "--email", "third@startup.test", "--name", "T", "--tenant", "startup-cli",
                    "--password", "short")
     assert refused.returncode == 1 and "at least 8 characters" in refused.stderr
 
@@ -47,6 +40,6 @@ async def test_it_seeds_demo_data_once_with_a_finished_course():
 
 
 def test_it_reports_migrations_as_applied():
-    result = _cli("migrate")
+    result = run_cli({}, "migrate")
     assert result.returncode == 0, result.stderr
     assert "No migrations pending." in result.stdout

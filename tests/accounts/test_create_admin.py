@@ -5,20 +5,22 @@ refused with the service's message; a workspace left without an owner by a faile
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 from argon2 import PasswordHasher
 
 from app.accounts.tables import Membership, Tenant, User
 from app.audit.tables import AuditLog
-from tests.conftest import BIN, PASSWORD, ROOT
+from tests.conftest import PASSWORD, run_cli
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return run_cli({}, "create-admin", *args)
 
 
 def _create_admin(email: str, tenant: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "coursewright"), "create-admin", "--email", email, "--name", "Ignored Name",
-                           "--tenant", tenant["slug"], "--password", "another-password"], env=dict(os.environ),
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return _cli("--email", email, "--name", "Ignored Name", "--tenant", tenant["slug"],
+                "--password", "another-password")
 
 
 async def _role(persona_or_user_id, tenant: dict) -> list[str]:
@@ -60,9 +62,7 @@ async def test_it_makes_an_account_of_another_workspace_an_admin_here_too(person
     assert PasswordHasher().verify(hashed["password_hash"], PASSWORD)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "coursewright"), "create-admin", *args], env=dict(os.environ), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+
 
 
 async def test_it_refuses_a_bad_slug_email_or_password_with_a_clear_message_and_creates_nothing():

@@ -9,14 +9,12 @@ into the second, and the claim and finish times of the lessons are checked for o
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 
 import asyncpg
 
 from tests.authoring.helpers import BRIEF
-from tests.conftest import BIN, PASSWORD, ROOT, Client, create_database, start_server
+from tests.conftest import PASSWORD, Client, create_database, run_cli, start_server
 
 LIMIT = 2
 COUNTS_SQL = """
@@ -27,9 +25,7 @@ FROM content_item
 """
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "coursewright"), *args], env={**os.environ, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+
 
 
 async def _wait_for_row(conn: asyncpg.Connection, query: str, timeout: float = 30) -> asyncpg.Record:
@@ -52,8 +48,8 @@ def _max_overlap(intervals: list[tuple]) -> int:
 async def test_it_never_generates_more_items_at_once_than_the_limit_and_keeps_the_limit_busy():
     url = await create_database("concurrency")
     env = {"DATABASE_URL": url, "GENERATION_CONCURRENCY": str(LIMIT), "WORKER_SHUTDOWN_GRACE_SECONDS": "0"}
-    assert _cli(env, "migrate").returncode == 0
-    created = _cli(env, "create-admin", "--email", "ada@limit.test", "--name", "Ada", "--tenant", "limit",
+    assert run_cli(env, "migrate").returncode == 0
+    created = run_cli(env, "create-admin", "--email", "ada@limit.test", "--name", "Ada", "--tenant", "limit",
                    "--password", PASSWORD)
     assert created.returncode == 0, created.stderr
     server = start_server("concurrency", **env)

@@ -5,42 +5,16 @@ tables and SAQ queue), so the shared live server's worker never takes their jobs
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import time
 
-import asyncpg
 import pytest
 
 from tests.authoring.helpers import BRIEF
-from tests.conftest import BIN, PASSWORD, ROOT, Client, create_database, start_server
+from tests.conftest import BIN, PASSWORD, ROOT, Client, create_database, fetch_rows, poll_rows, run_cli, start_server
 from tests.llm.fake_openai import FakeOpenAI
-
-
-def _cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "coursewright"), *args], env={**os.environ, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-async def _fetch(url: str, query: str, *args) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
-
-
-async def _poll(url: str, query: str, predicate, timeout: float = 60, *args) -> list[asyncpg.Record]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = await _fetch(url, query, *args)
-        if predicate(rows):
-            return rows
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting on {query!r}: {rows}")
-
 
 ITEMS_SQL = "SELECT status, count(*) AS n, sum(lost_attempts) AS lost FROM content_item GROUP BY status"
 
@@ -53,8 +27,8 @@ async def test_a_sigterm_mid_generation_releases_work_and_a_restart_finishes_it_
     url = await create_database("sigterm")
     env = {"DATABASE_URL": url, "MOCK_LLM_LATENCY_MS": "700", "GENERATION_CONCURRENCY": "2",
            "WORKER_SHUTDOWN_GRACE_SECONDS": "0"}
-    assert _cli(env, "migrate").returncode == 0
-    created = _cli(env, "create-admin", "--email", "ada@sigterm.test", "--name", "Ada", "--tenant", "sigterm",
+    assert run_cli(env, "migrate").returncode == 0
+    created = run_cli(env, "create-admin", "--email", "ada@sigterm.test", "--name", "Ada", "--tenant", "sigterm",
                    "--password", PASSWORD)
     assert created.returncode == 0, created.stderr
     server = start_server("sigterm-1", **env)
@@ -62,12 +36,12 @@ async def test_a_sigterm_mid_generation_releases_work_and_a_restart_finishes_it_
         client = Client(server.url)
         await client.login("ada@sigterm.test")
         await client.post("/admin/courses", BRIEF)
-        [syllabus] = await _poll(url, "SELECT id FROM syllabus", lambda rows: len(rows) == 1)
+        [syllabus] = await poll_rows(url, "SELECT id FROM syllabus", lambda rows: len(rows) == 1)
         assert (await client.post(f"/admin/syllabi/{syllabus['id']}/approve", {"note": ""})).status_code == 303
         assert (await client.post(f"/admin/syllabi/{syllabus['id']}/content")).status_code == 303
         await client.aclose()
         # Stop while the worker is in the middle of calls, with drafts already written.
-        await _poll(url, ITEMS_SQL, lambda rows: _by_status(rows).get("DRAFT", 0) >= 2
+        await poll_rows(url, ITEMS_SQL, lambda rows: _by_status(rows).get("DRAFT", 0) >= 2
                     and _by_status(rows).get("GENERATING", 0) >= 1)
         server.process.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises the signal; `coursewright serve` turns it into exit
@@ -75,22 +49,23 @@ async def test_a_sigterm_mid_generation_releases_work_and_a_restart_finishes_it_
         assert server.process.wait(30) in (0, 128 + signal.SIGTERM)
     finally:
         server.stop()
-    stopped = _by_status(await _fetch(url, ITEMS_SQL))
+    stopped = _by_status(await fetch_rows(url, ITEMS_SQL))
     assert "GENERATING" not in stopped and stopped.get("QUEUED", 0) >= 1, stopped
     assert "releasing_unfinished_work" in server.log()
 
     restarted_at = time.monotonic()
     server = start_server("sigterm-2", **env)
     try:
-        await _poll(url, "SELECT status FROM generation_run WHERE kind = 'CONTENT'",
+        await poll_rows(url, "SELECT status FROM generation_run WHERE kind = 'CONTENT'",
                     lambda rows: rows and rows[0]["status"] not in ("QUEUED", "RUNNING"), timeout=90)
     finally:
         server.stop()
     assert time.monotonic() - restarted_at < 60
-    [run] = await _fetch(url, "SELECT status, done, total, failed, blocked FROM generation_run WHERE kind = 'CONTENT'")
+    [run] = await fetch_rows(url, "SELECT status, done, total, failed, blocked FROM generation_run "
+                                  "WHERE kind = 'CONTENT'")
     assert (run["status"], run["done"], run["failed"], run["blocked"]) == ("SUCCEEDED", run["total"], 0, 0)
     # Nothing needed the sweeper: no lost attempt anywhere, the released items simply ran again.
-    [totals] = await _fetch(url, "SELECT sum(lost_attempts) AS lost, max(attempt) AS attempts FROM content_item")
+    [totals] = await fetch_rows(url, "SELECT sum(lost_attempts) AS lost, max(attempt) AS attempts FROM content_item")
     assert totals["lost"] == 0 and totals["attempts"] == 2
 
 
@@ -107,27 +82,27 @@ async def test_demo_seeding_uses_the_mock_with_openai_configured_and_a_later_sta
     env = {"DATABASE_URL": url, "LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test", "LLM_MAX_RETRIES": "0",
            "OPENAI_BASE_URL": failing_openai.base_url, "MOCK_LLM_LATENCY_MS": "300", "GENERATION_CONCURRENCY": "2",
            "GENERATION_LEASE_SECONDS": "4"}
-    assert _cli(env, "migrate").returncode == 0
+    assert run_cli(env, "migrate").returncode == 0
     seeding = subprocess.Popen([str(BIN / "coursewright"), "seed-demo"], env={**os.environ, **env}, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        await _poll(url, "SELECT count(*) AS n FROM content_item WHERE status = 'DRAFT'",
+        await poll_rows(url, "SELECT count(*) AS n FROM content_item WHERE status = 'DRAFT'",
                     lambda rows: rows[0]["n"] >= 3)
     finally:
         seeding.kill()
         seeding.wait(10)
-    half = _by_status(await _fetch(url, ITEMS_SQL))
+    half = _by_status(await fetch_rows(url, ITEMS_SQL))
     assert half.get("DRAFT", 0) >= 3 and sum(half.values()) > half.get("DRAFT", 0), half
 
-    finished = _cli(env, "seed-demo", timeout=180)
+    finished = run_cli(env, "seed-demo", timeout=180)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "Demo data created." in finished.stdout
-    items = _by_status(await _fetch(url, ITEMS_SQL))
+    items = _by_status(await fetch_rows(url, ITEMS_SQL))
     assert set(items) == {"APPROVED"}, items
-    [package] = await _fetch(url, "SELECT version FROM course_package")
+    [package] = await fetch_rows(url, "SELECT version FROM course_package")
     assert package["version"] == 1
-    assert len(await _fetch(url, "SELECT 1 FROM enrollment")) == 1
-    providers = {row["provider"] for row in await _fetch(url, "SELECT DISTINCT provider FROM ai_usage")}
+    assert len(await fetch_rows(url, "SELECT 1 FROM enrollment")) == 1
+    providers = {row["provider"] for row in await fetch_rows(url, "SELECT DISTINCT provider FROM ai_usage")}
     assert providers == {"mock"} and failing_openai.requests == []
-    again = _cli(env, "seed-demo")
+    again = run_cli(env, "seed-demo")
     assert again.returncode == 0 and "Demo data already present." in again.stdout

@@ -6,30 +6,13 @@ sweeper, which sends them again once the broker is back."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
-
-import asyncpg
 
 from app.audit.tables import AuditLog
 from app.jobs.tables import BackgroundJob
 from tests.authoring.helpers import BRIEF, run_id_from
-from tests.conftest import BIN, PASSWORD, ROOT, Client, create_database, start_server
+from tests.conftest import PASSWORD, Client, create_database, fetch_rows, run_cli, start_server
 from tests.jobs.test_redis_queue import redis_dir, redis_server, start_redis  # noqa: F401  (fixtures)
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "coursewright"), *args], env={**os.environ, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-
-
-async def _fetch(url: str, query: str, *args) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
 async def test_it_fails_the_job_it_could_not_enqueue_and_says_so(client_factory, personas, redis_server):  # noqa: F811
@@ -57,8 +40,8 @@ async def test_a_generation_wake_up_lost_to_a_broker_outage_is_sent_again_when_i
     # Its own database: this server's sweeper runs with a 4 s lease and must not touch other tests' rows.
     url = await create_database("broker")
     env = {"DATABASE_URL": url, "QUEUE_URL": redis_server.url, "GENERATION_LEASE_SECONDS": "4"}
-    assert _cli(env, "migrate").returncode == 0
-    assert _cli(env, "create-admin", "--email", "ada@broker.test", "--name", "Ada", "--tenant", "broker",
+    assert run_cli(env, "migrate").returncode == 0
+    assert run_cli(env, "create-admin", "--email", "ada@broker.test", "--name", "Ada", "--tenant", "broker",
                 "--password", PASSWORD).returncode == 0
     app = start_server("broker-outage", **env)
     client = Client(app.url)
@@ -67,19 +50,19 @@ async def test_a_generation_wake_up_lost_to_a_broker_outage_is_sent_again_when_i
         redis_server.stop()
         # The course and its run are stored; only the wake-up is lost, and that is an alert, not an error page.
         run_id = run_id_from(await client.post("/admin/courses", BRIEF))
-        [run] = await _fetch(url, "SELECT status, attempt FROM generation_run WHERE id = $1", run_id)
+        [run] = await fetch_rows(url, "SELECT status, attempt FROM generation_run WHERE id = $1", run_id)
         assert (run["status"], run["attempt"]) == ("QUEUED", 0)
         assert "alert:enqueue_failed" in app.log()
         again = start_redis("broker-again", redis_dir, port=redis_server.port)
         try:
             deadline = time.monotonic() + 60
-            while (await _fetch(url, "SELECT status FROM generation_run WHERE id = $1", run_id))[0]["status"] \
+            while (await fetch_rows(url, "SELECT status FROM generation_run WHERE id = $1", run_id))[0]["status"] \
                     in ("QUEUED", "RUNNING"):
                 assert time.monotonic() < deadline, "the run was never woken again"
                 await asyncio.sleep(0.2)
         finally:
             again.stop()
-        [run] = await _fetch(url, "SELECT status, attempt, lost_attempts, syllabus_id FROM generation_run "
+        [run] = await fetch_rows(url, "SELECT status, attempt, lost_attempts, syllabus_id FROM generation_run "
                                   "WHERE id = $1", run_id)
         assert (run["status"], run["attempt"], run["lost_attempts"]) == ("SUCCEEDED", 1, 0)
         assert run["syllabus_id"] is not None

@@ -10,12 +10,11 @@ import subprocess
 import time
 from decimal import Decimal
 
-import asyncpg
 import pytest
 
 from app.settings import DEFAULT_LLM_PRICES, SettingsError, load_settings
 from tests.authoring.helpers import BRIEF
-from tests.conftest import BIN, PASSWORD, ROOT, Client, create_database, start_server
+from tests.conftest import BIN, PASSWORD, ROOT, Client, create_database, fetch_rows, start_server
 
 
 def _prices(tmp_path, raw: str) -> dict[str, tuple[float, float]]:
@@ -59,12 +58,7 @@ def test_a_malformed_entry_stops_the_command_at_start_with_a_clear_message(tmp_p
     assert "'gpt-4o-mini=0.15;0.60'" in result.stderr and "Traceback" not in result.stderr
 
 
-async def _fetch(url: str, query: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(query)
-    finally:
-        await conn.close()
+
 
 
 async def test_a_server_estimates_costs_with_the_prices_it_was_given():
@@ -84,7 +78,7 @@ async def test_a_server_estimates_costs_with_the_prices_it_was_given():
         await client.login("ada@prices.test")
         assert (await client.post("/admin/courses", BRIEF)).status_code == 303
         deadline = time.monotonic() + 90  # generous: CI measures coverage in the server too
-        while not (rows := await _fetch(url, "SELECT model, input_tokens, output_tokens, cost_usd FROM ai_usage "
+        while not (rows := await fetch_rows(url, "SELECT model, input_tokens, output_tokens, cost_usd FROM ai_usage "
                                              "WHERE finished_at IS NOT NULL")):
             assert time.monotonic() < deadline, "the syllabus call never finished"
             await asyncio.sleep(0.1)
