@@ -10,7 +10,6 @@ sweeper only on heartbeats older than the 120 s lease.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import uuid
 
 import msgspec
@@ -18,15 +17,20 @@ import pytest
 
 from app.audit.services import Actor
 from app.authoring import generation
-from app.authoring.schemas import Syllabus as SyllabusDoc
 from app.authoring.tables import ContentItem, GenerationRun
 from app.jobs.lease import Drain, LeaseLost
 from app.llm.prompts import load_prompt
 from app.queue import get_queue
 from app.settings import get_settings
-from tests.authoring.helpers import approved_syllabus, wait_for_run
-
-LONG_AGO = dt.timedelta(hours=1)
+from tests.authoring.helpers import (
+    LONG_AGO,
+    approved_syllabus,
+    content_run,
+    item_row,
+    utcnow,
+    wait_for_item,
+    wait_for_run,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,97 +43,49 @@ async def queues():
     await close_queue()
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _document(syllabus: dict) -> SyllabusDoc:
-    return msgspec.json.decode(syllabus["content"], type=SyllabusDoc)
-
-
-async def _content_run(syllabus: dict, personas, module_index: int, states: dict[tuple[str, int | None], str],
-                       **lease) -> tuple[dict, dict[tuple[str, int | None], dict]]:
-    """A CONTENT run over one module, its items in the given states (default DRAFT), as a crashed worker
-    or an earlier release would leave them. Keys are (kind, lesson_index); a project's index is None."""
-    module = _document(syllabus).modules[module_index - 1]
-    slots = [("LESSON", lesson.index) for lesson in module.lessons]
-    slots += [("QUIZ", lesson.index) for lesson in module.lessons] + [("PROJECT", None)]
-    run = (await GenerationRun.insert(GenerationRun(
-        tenant_id=personas.acme["id"], course_id=syllabus["course_id"], syllabus_id=syllabus["id"], kind="CONTENT",
-        status="RUNNING", total=len(slots), started_at=_now(),
-    )).returning(*GenerationRun.all_columns()))[0]
-    items = {}
-    for kind, lesson_index in slots:
-        status = states.get((kind, lesson_index), "DRAFT")
-        example = load_prompt(kind.lower()).example_output
-        content = msgspec.json.encode(example).decode() if status == "DRAFT" else None
-        extra = lease if status == "GENERATING" else {}
-        items[(kind, lesson_index)] = (await ContentItem.insert(ContentItem(
-            tenant_id=personas.acme["id"], syllabus_id=syllabus["id"], run_id=run["id"], kind=kind,
-            module_index=module_index, lesson_index=lesson_index, title=f"{kind.title()} {module_index}.{lesson_index}",
-            status=status, content=content, content_hash="0" * 64 if content else None,
-            queued_at=_now() if status == "QUEUED" else None, **extra,
-        )).returning(*ContentItem.all_columns()))[0]
-    return run, items
-
-
-async def _row(item: dict) -> dict:
-    return await ContentItem.select().where(ContentItem.id == item["id"]).first()
-
-
-async def _wait_for(item: dict, *statuses: str, timeout: float = 30) -> dict:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        row = await _row(item)
-        if row["status"] in statuses:
-            return row
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"item {item['id']} is {row['status']}, expected {statuses}")
-
-
 async def test_it_never_sweeps_an_item_whose_heartbeat_is_fresh_however_old_the_item(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
     # A backlog: the lesson was created an hour ago, a worker picked it up a second ago and is heartbeating.
-    _run, items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "GENERATING"},
-                                     attempt=1, claimed_at=_now(), heartbeat_at=_now(), created_at=_now() - LONG_AGO)
+    _run, items = await content_run(syllabus, personas, 1, {("LESSON", 1): "GENERATING"}, attempt=1,
+                                    claimed_at=utcnow(), heartbeat_at=utcnow(), created_at=utcnow() - LONG_AGO)
     await generation.sweep_generation()
-    row = await _row(items[("LESSON", 1)])
+    row = await item_row(items[("LESSON", 1)])
     assert (row["status"], row["attempt"], row["lost_attempts"]) == ("GENERATING", 1, 0)
 
 
 async def test_it_requeues_an_item_whose_heartbeat_is_older_than_the_lease_and_keeps_its_attempts(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
-    stale = _now() - LONG_AGO
-    _run, items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "GENERATING"},
+    stale = utcnow() - LONG_AGO
+    _run, items = await content_run(syllabus, personas, 1, {("LESSON", 1): "GENERATING"},
                                      attempt=1, claimed_at=stale, heartbeat_at=stale)
     lesson = items[("LESSON", 1)]
     await generation.sweep_generation()
-    row = await _row(lesson)
+    row = await item_row(lesson)
     # Re-queued (or already picked up again by the live worker), never failed, the lost attempt counted.
     assert row["status"] in ("QUEUED", "GENERATING", "DRAFT") and row["lost_attempts"] == 1
     assert row["error"] is None
-    row = await _wait_for(lesson, "DRAFT")
+    row = await wait_for_item(lesson, "DRAFT")
     assert row["attempt"] == 2 and row["lost_attempts"] == 1
     # Its quiz followed it: queued when the lesson became a draft, then generated.
-    await _wait_for(items[("QUIZ", 1)], "DRAFT")
+    await wait_for_item(items[("QUIZ", 1)], "DRAFT")
 
 
 async def test_it_fails_a_lesson_whose_worker_was_lost_too_often_and_blocks_what_depends_on_it(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
-    stale = _now() - LONG_AGO
+    stale = utcnow() - LONG_AGO
     max_lost = get_settings().generation_max_lost_attempts
-    run, items = await _content_run(
+    run, items = await content_run(
         syllabus, personas, 1, {("LESSON", 1): "GENERATING", ("QUIZ", 1): "PENDING", ("PROJECT", None): "PENDING"},
         attempt=max_lost, lost_attempts=max_lost - 1, claimed_at=stale, heartbeat_at=stale)
     lesson, quiz, project = items[("LESSON", 1)], items[("QUIZ", 1)], items[("PROJECT", None)]
     await generation.sweep_generation()
-    lesson = await _row(lesson)
+    lesson = await item_row(lesson)
     assert lesson["status"] == "FAILED" and lesson["error"].startswith("worker lost: no heartbeat for 120 s")
     for dependent in (quiz, project):
-        row = await _row(dependent)
+        row = await item_row(dependent)
         assert (row["status"], row["waiting_for"]) == ("BLOCKED", "lesson 1.1")
     # Nothing in the run can move without a person, so the run is finished, not RUNNING forever.
     settled = await GenerationRun.select().where(GenerationRun.id == run["id"]).first()
@@ -148,11 +104,11 @@ async def test_it_fails_a_lesson_whose_worker_was_lost_too_often_and_blocks_what
     retry = await wait_for_run(retry_id)
     assert (retry["kind"], retry["source_id"], retry["status"], retry["done"]) == ("RETRY", run["id"], "SUCCEEDED", 1)
     # The new lesson succeeded: its quiz and the module's project resumed, and the first run finished again.
-    assert (await _wait_for(quiz, "DRAFT"))["waiting_for"] is None
-    await _wait_for(project, "DRAFT")
+    assert (await wait_for_item(quiz, "DRAFT"))["waiting_for"] is None
+    await wait_for_item(project, "DRAFT")
     rerun = await wait_for_run(run["id"])
     assert rerun["status"] == "SUCCEEDED" and (rerun["failed"], rerun["blocked"]) == (0, 0)
-    assert (await _row(lesson))["status"] == "SUPERSEDED"
+    assert (await item_row(lesson))["status"] == "SUPERSEDED"
     again = await client.post(f"/admin/runs/{run['id']}/regenerate-failed")
     assert again.status_code == 409 and "Nothing in this run has failed" in again.text
 
@@ -160,53 +116,53 @@ async def test_it_fails_a_lesson_whose_worker_was_lost_too_often_and_blocks_what
 async def test_a_worker_whose_item_was_taken_over_cannot_store_its_answer(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
-    stale = _now() - LONG_AGO
-    _run, items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "GENERATING"},
+    stale = utcnow() - LONG_AGO
+    _run, items = await content_run(syllabus, personas, 1, {("LESSON", 1): "GENERATING"},
                                      attempt=1, claimed_at=stale, heartbeat_at=stale)
-    first_claim = await _row(items[("LESSON", 1)])
+    first_claim = await item_row(items[("LESSON", 1)])
     assert await generation.ITEM_LEASE.requeue(first_claim["id"], 1, lost=True) is not None
     second_claim = await generation.ITEM_LEASE.claim(first_claim["id"])
     assert second_claim["attempt"] == 2
     # The first worker comes back from a long pause with its answer: fenced off by its attempt.
     assert not await generation.ITEM_LEASE.heartbeat(first_claim["id"], 1)
     assert not await generation.settle_item(first_claim, generation.ItemStatus.FAILED, error="late")
-    row = await _row(first_claim)
+    row = await item_row(first_claim)
     assert (row["status"], row["attempt"], row["error"]) == ("GENERATING", 2, None)
 
 
 async def test_two_lessons_settling_at_once_queue_their_project_exactly_once(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
-    fresh = _now()
-    _run, items = await _content_run(
+    fresh = utcnow()
+    _run, items = await content_run(
         syllabus, personas, 1, {("LESSON", 1): "GENERATING", ("LESSON", 2): "GENERATING", ("QUIZ", 1): "PENDING",
                                 ("QUIZ", 2): "PENDING", ("PROJECT", None): "PENDING"},
         attempt=1, claimed_at=fresh, heartbeat_at=fresh)
     value = msgspec.convert(load_prompt("lesson").example_output, type=generation.OUTPUT_TYPES["LESSON"])
     metadata = {"model": "test"}
-    lessons = [await _row(items[("LESSON", n)]) for n in (1, 2)]
+    lessons = [await item_row(items[("LESSON", n)]) for n in (1, 2)]
     stored = await asyncio.gather(*(generation.settle_item(lesson, generation.ItemStatus.DRAFT, value=value,
                                                            metadata=metadata) for lesson in lessons))
     assert stored == [True, True]
-    project = await _row(items[("PROJECT", None)])
+    project = await item_row(items[("PROJECT", None)])
     # Each settler saw the other: the project left PENDING (whatever each transaction saw when it started).
     assert project["status"] in ("QUEUED", "GENERATING", "DRAFT")
     queue = get_queue(generation._task_queue("generate_item"))
     jobs = await queue.jobs([generation.wake_key("generate_item", project["id"], project["queued_at"])])
     assert project["status"] != "QUEUED" or jobs[0] is not None
-    await _wait_for(items[("PROJECT", None)], "DRAFT")
-    await _wait_for(items[("QUIZ", 2)], "DRAFT")
+    await wait_for_item(items[("PROJECT", None)], "DRAFT")
+    await wait_for_item(items[("QUIZ", 2)], "DRAFT")
 
 
 async def test_it_wakes_a_queued_item_whose_wake_up_was_lost(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
     # The enqueue after the commit never happened (the queue was down, or the process died in between).
-    _run, items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "QUEUED"})
+    _run, items = await content_run(syllabus, personas, 1, {("LESSON", 1): "QUEUED"})
     lesson = items[("LESSON", 1)]
     await ContentItem.raw("UPDATE content_item SET queued_at = now() - interval '1 hour' WHERE id = {}", lesson["id"])
     await generation.sweep_generation()  # (or the live server's own sweeper, whichever comes first)
-    row = await _wait_for(lesson, "DRAFT")
+    row = await wait_for_item(lesson, "DRAFT")
     assert row["attempt"] == 1 and row["lost_attempts"] == 0
 
 
@@ -274,7 +230,7 @@ async def test_it_tries_a_failed_syllabus_run_again_and_drafts_from_an_edited_br
 async def test_outsiders_cannot_retry_regenerate_or_edit_another_workspace(client, client_factory, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
-    run, _items = await _content_run(syllabus, personas, 1, {})
+    run, _items = await content_run(syllabus, personas, 1, {})
     outsider = client_factory()
     await outsider.login(personas.outsider.email)
     for path in (f"/admin/runs/{run['id']}/retry", f"/admin/runs/{run['id']}/regenerate-failed",
@@ -294,7 +250,7 @@ async def test_regenerating_the_failed_items_of_a_run_is_audited_under_the_admin
 
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
-    run, _items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "FAILED"})
+    run, _items = await content_run(syllabus, personas, 1, {("LESSON", 1): "FAILED"})
     actor = Actor(personas.admin.user_id, personas.admin.email)
     retry = await services.regenerate_failed(personas.acme["id"], run["id"], actor=actor)
     audit = await AuditLog.select().where((AuditLog.action == "FAILED_CONTENT_REGENERATION_REQUESTED")
@@ -305,36 +261,36 @@ async def test_regenerating_the_failed_items_of_a_run_is_audited_under_the_admin
 async def test_a_graceful_stop_lets_calls_finish_within_the_grace_period_and_releases_the_rest(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client, title="Slow Lessons [mock:lesson:slow]")  # each lesson call ~3 s
-    _run, items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "QUEUED", ("LESSON", 2): "QUEUED",
+    _run, items = await content_run(syllabus, personas, 1, {("LESSON", 1): "QUEUED", ("LESSON", 2): "QUEUED",
                                                              ("LESSON", 3): "QUEUED"})
     finishing, cut_off, waiting = items[("LESSON", 1)], items[("LESSON", 2)], items[("LESSON", 3)]
     drain = generation.drain
     drain.open()
     try:
         started = asyncio.create_task(generation.run_item_generation(finishing["id"]))
-        await _wait_for(finishing, "GENERATING")
+        await wait_for_item(finishing, "GENERATING")
         # Within the grace period: the call finishes and its draft is stored, nothing is released.
         assert await drain.stop(grace=10) == 0
         assert (await started)["status"] == "DRAFT"
         # While draining, a wake-up is not claimed: the worker leaves the row to the next one.
         drain.open()
         cut = asyncio.create_task(generation.run_item_generation(cut_off["id"]))
-        await _wait_for(cut_off, "GENERATING")
+        await wait_for_item(cut_off, "GENERATING")
         stopping = asyncio.create_task(drain.stop(grace=0.2))
         parked = asyncio.create_task(generation.run_item_generation(waiting["id"]))
         assert await stopping == 1
         assert await cut == {"item_id": str(cut_off["id"]), "released": True}
         await asyncio.sleep(0.3)
-        assert not parked.done() and (await _row(waiting))["attempt"] == 0
+        assert not parked.done() and (await item_row(waiting))["attempt"] == 0
         parked.cancel()
     finally:
         drain.open()
     # The released lesson went back to the queue with a fresh wake-up, no lost attempt counted; the live
     # server's worker generates it again at once, and the never-claimed one after its own wake-up.
-    released = await _row(cut_off)
+    released = await item_row(cut_off)
     assert released["lost_attempts"] == 0 and released["error"] is None
     assert released["status"] in ("QUEUED", "GENERATING")
-    done = await _wait_for(cut_off, "DRAFT")
+    done = await wait_for_item(cut_off, "DRAFT")
     assert (done["attempt"], done["lost_attempts"]) == (2, 0)
-    finished = await _row(finishing)
+    finished = await item_row(finishing)
     assert (finished["status"], finished["attempt"]) == ("DRAFT", 1)

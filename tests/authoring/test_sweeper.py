@@ -9,17 +9,22 @@ worker then does what it does in production (its own sweeper may get to a row fi
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from app.authoring import generation
 from app.authoring.tables import ContentItem, Course, GenerationRun, Syllabus
 from app.settings import get_settings
-from tests.authoring.helpers import BRIEF, approved_syllabus, run_id_from, wait_for_run
-from tests.authoring.test_durable_generation import _content_run, _row, _wait_for
-
-LONG_AGO = dt.timedelta(hours=1)
+from tests.authoring.helpers import (
+    BRIEF,
+    LONG_AGO,
+    approved_syllabus,
+    content_run,
+    item_row,
+    run_id_from,
+    utcnow,
+    wait_for_item,
+    wait_for_run,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,10 +37,6 @@ async def queues():
     await close_queue()
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 async def _course_with_a_draft(client) -> tuple[dict, dict]:
     """A course whose first syllabus run succeeded, and that draft."""
     first = await wait_for_run(run_id_from(await client.post("/admin/courses", BRIEF)))
@@ -45,7 +46,7 @@ async def _course_with_a_draft(client) -> tuple[dict, dict]:
 
 async def _abandoned_syllabus_run(first: dict, personas, *, attempt: int, lost_attempts: int) -> dict:
     """A redraft a worker claimed and then died holding: RUNNING, its heartbeat an hour old."""
-    stale = _now() - LONG_AGO
+    stale = utcnow() - LONG_AGO
     return (await GenerationRun.insert(GenerationRun(
         tenant_id=personas.acme["id"], course_id=first["course_id"], kind="SYLLABUS", status="RUNNING",
         total=1, source_id=first["syllabus_id"], instruction="Shorter modules", created_by=personas.admin.user_id,
@@ -104,18 +105,18 @@ async def test_it_queues_a_quiz_left_pending_although_its_lesson_is_a_draft(clie
     syllabus = await approved_syllabus(client)
     # A crash between storing lesson 1.1 and queueing its quiz: the quiz waits for nothing, for ever.
     # (created_at is immutable, so the helper's quiz 1.1 is set aside and an hour-old one takes its slot.)
-    run, items = await _content_run(syllabus, personas, 1, {("QUIZ", 1): "SUPERSEDED"})
+    run, items = await content_run(syllabus, personas, 1, {("QUIZ", 1): "SUPERSEDED"})
     old = items[("QUIZ", 1)]
     quiz = (await ContentItem.insert(ContentItem(
         tenant_id=old["tenant_id"], syllabus_id=old["syllabus_id"], run_id=run["id"], kind="QUIZ", module_index=1,
-        lesson_index=1, title=old["title"], status="PENDING", created_at=_now() - LONG_AGO,
+        lesson_index=1, title=old["title"], status="PENDING", created_at=utcnow() - LONG_AGO,
     )).returning(*ContentItem.all_columns()))[0]
 
     await generation.sweep_generation()
 
-    row = await _row(quiz)
+    row = await item_row(quiz)
     assert row["status"] in ("QUEUED", "GENERATING", "DRAFT") and row["queued_at"] is not None
-    done = await _wait_for(quiz, "DRAFT")
+    done = await wait_for_item(quiz, "DRAFT")
     assert (done["attempt"], done["lost_attempts"], done["waiting_for"]) == (1, 0, None)
     settled = await wait_for_run(run["id"])
     assert (settled["status"], settled["done"], settled["failed"]) == ("SUCCEEDED", run["total"], 0)
@@ -125,18 +126,18 @@ async def test_it_leaves_a_young_pending_quiz_to_its_lesson(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
     # Just created: its lesson is still being written by a live worker, which queues the quiz itself.
-    _run_row, items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "GENERATING", ("QUIZ", 1): "PENDING"},
-                                         attempt=1, claimed_at=_now(), heartbeat_at=_now())
+    _run_row, items = await content_run(syllabus, personas, 1, {("LESSON", 1): "GENERATING", ("QUIZ", 1): "PENDING"},
+                                         attempt=1, claimed_at=utcnow(), heartbeat_at=utcnow())
     await generation.sweep_generation()
-    assert (await _row(items[("QUIZ", 1)]))["status"] == "PENDING"
-    assert (await _row(items[("LESSON", 1)]))["status"] == "GENERATING"
+    assert (await item_row(items[("QUIZ", 1)]))["status"] == "PENDING"
+    assert (await item_row(items[("LESSON", 1)]))["status"] == "GENERATING"
 
 
 async def test_it_finishes_a_run_left_running_with_nothing_left_to_move(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
     # Every item settled, but the crash came before the run was recomputed.
-    run, items = await _content_run(syllabus, personas, 1, {("LESSON", 2): "FAILED"})
+    run, items = await content_run(syllabus, personas, 1, {("LESSON", 2): "FAILED"})
     assert (await _run(run))["status"] == "RUNNING"
 
     await generation.sweep_generation()

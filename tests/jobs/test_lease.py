@@ -10,8 +10,7 @@ import pytest
 
 from app.authoring import generation
 from app.jobs import lease
-from tests.authoring.helpers import approved_syllabus
-from tests.authoring.test_durable_generation import _content_run, _row, _wait_for
+from tests.authoring.helpers import approved_syllabus, content_run, item_row, wait_for_item
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -26,8 +25,8 @@ async def queues():
 async def test_a_wake_up_parked_while_draining_wakes_its_row_again_after_the_park_time(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
-    _run, items = await _content_run(syllabus, personas, 1, {("LESSON", 1): "QUEUED"})
-    lesson = await _row(items[("LESSON", 1)])
+    _run, items = await content_run(syllabus, personas, 1, {("LESSON", 1): "QUEUED"})
+    lesson = await item_row(items[("LESSON", 1)])
     drain = generation.drain
     assert await drain.stop(grace=0) == 0  # this process is stopping: it claims nothing any more
     try:
@@ -38,20 +37,20 @@ async def test_a_wake_up_parked_while_draining_wakes_its_row_again_after_the_par
         drain.open()
     assert result == {"item_id": str(lesson["id"]), "skipped": True}
     assert lease.PARK_S - 0.1 <= waited < lease.PARK_S + 2
-    row = await _row(lesson)
+    row = await item_row(lesson)
     # Queued again under a new wake-up key (the live server's worker may have taken it already) ...
     assert row["status"] in ("QUEUED", "GENERATING", "DRAFT") and row["queued_at"] > lesson["queued_at"]
     # ... and generated once, by that worker: the parked wake-up claimed nothing.
-    done = await _wait_for(lesson, "DRAFT")
+    done = await wait_for_item(lesson, "DRAFT")
     assert (done["attempt"], done["lost_attempts"]) == (1, 0)
 
 
 async def test_a_row_that_is_no_longer_queued_is_not_touched(client, personas):
     await client.login(personas.admin.email)
     syllabus = await approved_syllabus(client)
-    _run, items = await _content_run(syllabus, personas, 1, {})
+    _run, items = await content_run(syllabus, personas, 1, {})
     draft = items[("LESSON", 1)]
     assert await generation.ITEM_LEASE.touch(draft["id"]) is None
     assert await generation.ITEM_LEASE.claim(draft["id"]) is None
     assert await generation.ITEM_LEASE.requeue(draft["id"], 0, lost=True) is None
-    assert await _row(draft) == draft
+    assert await item_row(draft) == draft
