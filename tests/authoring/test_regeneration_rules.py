@@ -12,8 +12,15 @@ import pytest
 
 from app.authoring import generation
 from app.authoring.tables import ContentItem, GenerationRun, Syllabus
-from tests.authoring.helpers import draft_syllabus, generated_content, run_id_from, wait_for_run
-from tests.authoring.test_durable_generation import _content_run, _row, _wait_for
+from tests.authoring.helpers import (
+    content_run,
+    draft_syllabus,
+    generated_content,
+    item_row,
+    run_id_from,
+    wait_for_item,
+    wait_for_run,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,10 +54,10 @@ async def test_it_regenerates_a_quiz_alone_from_its_lesson(client, personas):
     assert response.status_code == 303
     new = await _replacement(quiz)
     assert response.headers["location"] == f"/admin/items/{new['id']}"
-    done = await _wait_for(new, "DRAFT")
+    done = await wait_for_item(new, "DRAFT")
     assert (done["instruction"], done["waiting_for"]) == ("Harder questions", None)
     assert done["content_hash"] != quiz["content_hash"]
-    assert (await _row(quiz))["status"] == "SUPERSEDED"
+    assert (await item_row(quiz))["status"] == "SUPERSEDED"
     run = await wait_for_run(new["run_id"])
     assert (run["kind"], run["status"], run["source_id"]) == ("ITEM", "SUCCEEDED", quiz["id"])
 
@@ -62,7 +69,7 @@ async def test_a_quiz_regenerated_while_its_lesson_is_rejected_waits_for_the_new
     assert (await client.post(f"/admin/items/{lesson['id']}/reject", {"reason": "Off topic"})).status_code == 303
     assert (await client.post(f"/admin/items/{quiz['id']}/regenerate", {"instruction": ""})).status_code == 303
     new_quiz = await _replacement(quiz)
-    blocked = await _wait_for(new_quiz, "BLOCKED")
+    blocked = await wait_for_item(new_quiz, "BLOCKED")
     assert blocked["waiting_for"] == "lesson 1.1" and blocked["content"] is None
     page = await client.get(f"/admin/items/{new_quiz['id']}")
     assert "Waiting for lesson 1.1." in page.text and f"/admin/items/{lesson['id']}" in page.text
@@ -71,8 +78,8 @@ async def test_a_quiz_regenerated_while_its_lesson_is_rejected_waits_for_the_new
 
     assert (await client.post(f"/admin/items/{lesson['id']}/regenerate", {"instruction": ""})).status_code == 303
     new_lesson = await _replacement(lesson)
-    await _wait_for(new_lesson, "DRAFT")
-    done = await _wait_for(new_quiz, "DRAFT")
+    await wait_for_item(new_lesson, "DRAFT")
+    done = await wait_for_item(new_quiz, "DRAFT")
     assert done["waiting_for"] is None and done["attempt"] == 1
     assert (await wait_for_run(new_quiz["run_id"]))["status"] == "SUCCEEDED"
 
@@ -82,7 +89,7 @@ async def test_it_refuses_to_replace_items_that_are_still_moving_or_waiting(clie
     syllabus = await draft_syllabus(client)
     assert (await client.post(f"/admin/syllabi/{syllabus['id']}/approve", {"note": ""})).status_code == 303
     now = dt.datetime.now(dt.UTC)
-    _run_row, items = await _content_run(
+    _run_row, items = await content_run(
         {**syllabus, "status": "APPROVED"}, personas, 1,
         {("LESSON", 1): "GENERATING", ("QUIZ", 1): "PENDING", ("LESSON", 2): "FAILED", ("QUIZ", 2): "BLOCKED"},
         attempt=1, claimed_at=now, heartbeat_at=now)
@@ -95,7 +102,7 @@ async def test_it_refuses_to_replace_items_that_are_still_moving_or_waiting(clie
     assert waiting.status_code == 409 and "This item waits for lesson 1.2; regenerate that" in waiting.text
     for key in (("LESSON", 1), ("QUIZ", 1), ("QUIZ", 2)):
         assert await _replacement(items[key]) is None
-        assert (await _row(items[key]))["status"] == items[key]["status"]
+        assert (await item_row(items[key]))["status"] == items[key]["status"]
 
 
 async def test_it_refuses_to_retry_a_failed_redraft_once_its_draft_was_approved(client, personas):
@@ -118,7 +125,7 @@ async def test_a_wake_up_delivered_again_after_the_work_is_done_does_nothing(cli
     lesson = await _item(syllabus, "LESSON")
     # SAQ delivers at least once: a second delivery finds the row no longer QUEUED and leaves it alone.
     assert await generation.run_item_generation(lesson["id"]) == {"item_id": str(lesson["id"]), "skipped": True}
-    assert await _row(lesson) == lesson
+    assert await item_row(lesson) == lesson
     syllabus_run = await GenerationRun.select().where(GenerationRun.syllabus_id == syllabus["id"]).where(
         GenerationRun.kind == "SYLLABUS").first()
     assert await generation.run_syllabus_generation(syllabus_run["id"]) == {"run_id": str(syllabus_run["id"]),
