@@ -15,8 +15,7 @@ from playwright.async_api import Page, expect
 from app.publishing.schemas import CoursePackage
 from app.publishing.tables import CoursePackageRow
 from tests.browser.conftest import PHONE, SCREENSHOTS, page_overflow, shot, sign_in
-from tests.publishing.helpers import published_course
-from tests.publishing.test_packages import _new_quiz_approved
+from tests.publishing.helpers import new_quiz_approved, published_course
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +50,7 @@ async def _two_versions(client, personas) -> dict:
     """A course published as version 1, then (a quiz of module 1 regenerated and approved) as version 2."""
     await client.login(personas.admin.email)
     syllabus, _package = await published_course(client)
-    await _new_quiz_approved(personas, syllabus)
+    await new_quiz_approved(personas, syllabus)
     response = await client.post(f"/admin/syllabi/{syllabus['id']}/publish")
     assert response.status_code == 303, response.text[:400]
     return syllabus
@@ -208,7 +207,7 @@ async def test_a_learner_reads_the_published_course_on_a_phone_and_is_offered_th
     await _screen_shot(page, "publishing-learner-phone-quiz-result", ".lesson-quiz")
 
     # Version 2 is published: the learner keeps reading version 1 and is offered the switch.
-    await _new_quiz_approved(personas, syllabus)
+    await new_quiz_approved(personas, syllabus)
     assert (await client.post(f"/admin/syllabi/{course_id}/publish")).status_code == 303
     await page.get_by_role("link", name="All lessons").click()
     await page.wait_for_url(re.compile(rf"/learn/{course_id}$"))

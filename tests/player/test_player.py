@@ -5,8 +5,7 @@ from app.player import services
 from app.player.tables import Enrollment, LessonProgress, QuestionStat, QuizAttempt
 from app.publishing.schemas import CoursePackage
 from app.publishing.tables import CoursePackageRow
-from tests.publishing.helpers import published_course
-from tests.publishing.test_packages import _new_quiz_approved
+from tests.publishing.helpers import new_quiz_approved, published_course
 
 
 async def _course(client, client_factory, personas):
@@ -163,7 +162,7 @@ async def test_it_offers_a_newer_version_without_forcing_it(client, client_facto
     await learner.post(f"/learn/{course_id}/enroll")
     await learner.post(f"/learn/{course_id}/lesson/1/complete")
     syllabus = {"id": course_id}
-    await _new_quiz_approved(personas, syllabus)
+    await new_quiz_approved(personas, syllabus)
     assert (await client.post(f"/admin/syllabi/{course_id}/publish")).status_code == 303
     overview = await learner.get(f"/learn/{course_id}")
     assert "Version 2 of this course is available" in overview.text

@@ -12,8 +12,7 @@ from app.player.tables import Enrollment, LessonProgress
 from app.publishing.schemas import CoursePackage
 from app.publishing.tables import CoursePackageRow
 from tests.conftest import DATABASE_URL, make_member
-from tests.publishing.helpers import published_course
-from tests.publishing.test_packages import _new_quiz_approved
+from tests.publishing.helpers import new_quiz_approved, published_course
 
 
 async def _learner(client_factory, persona):
@@ -25,7 +24,7 @@ async def _learner(client_factory, persona):
 async def _publish_next(client, personas, syllabus) -> dict:
     """Publish the next version (the quiz of lesson 1 regenerated and approved); returns its row."""
     versions = await CoursePackageRow.count().where(CoursePackageRow.syllabus_id == syllabus["id"])
-    await _new_quiz_approved(personas, syllabus, f"revision {versions + 1}: swap the answers")
+    await new_quiz_approved(personas, syllabus, f"revision {versions + 1}: swap the answers")
     assert (await client.post(f"/admin/syllabi/{syllabus['id']}/publish")).status_code == 303
     return await CoursePackageRow.select().where(CoursePackageRow.syllabus_id == syllabus["id"]).order_by(
         CoursePackageRow.version, ascending=False).first()

@@ -15,7 +15,7 @@ from app.publishing.schemas import CoursePackage
 from app.publishing.tables import CoursePackageRow
 from tests.authoring.helpers import generated_content
 from tests.conftest import DATABASE_URL
-from tests.publishing.helpers import approve_everything, published_course
+from tests.publishing.helpers import approve_everything, new_quiz_approved, published_course
 
 
 async def _rows(syllabus_id):
@@ -77,7 +77,7 @@ async def test_it_increments_versions_when_content_changes(client, personas):
         (ContentItem.syllabus_id == syllabus["id"]) & (ContentItem.kind == "QUIZ")).first()
     # Approved content is never regenerated in place; a new approved item for the slot makes version 2.
     assert (await client.post(f"/admin/items/{quiz['id']}/regenerate", {"instruction": "x"})).status_code == 409
-    await _new_quiz_approved(personas, syllabus)
+    await new_quiz_approved(personas, syllabus)
     assert (await client.post(f"/admin/syllabi/{syllabus['id']}/publish")).status_code == 303
     second = await CoursePackageRow.select().where(
         (CoursePackageRow.syllabus_id == syllabus["id"]) & (CoursePackageRow.version == 2)).first()
@@ -89,7 +89,7 @@ async def test_it_increments_versions_when_content_changes(client, personas):
 async def test_two_concurrent_publishes_never_share_a_version(client, personas):
     await client.login(personas.admin.email)
     syllabus, _first = await published_course(client)
-    await _new_quiz_approved(personas, syllabus)
+    await new_quiz_approved(personas, syllabus)
     actor = Actor(personas.admin.user_id, personas.admin.email)
     results = await asyncio.gather(
         services.publish_package(personas.acme["id"], syllabus["id"], actor=actor),
@@ -103,22 +103,6 @@ async def test_two_concurrent_publishes_never_share_a_version(client, personas):
     versions = [r["version"] for r in await CoursePackageRow.select(CoursePackageRow.version).where(
         CoursePackageRow.syllabus_id == syllabus["id"])]
     assert sorted(versions) == [1, 2]
-
-
-async def _new_quiz_approved(personas, syllabus, instruction: str = "swap the answers") -> None:
-    from app.authoring import generation
-    from app.authoring import services as authoring
-
-    old = await ContentItem.select().where(
-        (ContentItem.syllabus_id == syllabus["id"]) & (ContentItem.kind == "QUIZ") & (ContentItem.module_index == 1)
-        & (ContentItem.lesson_index == 1)).first()
-    new = (await ContentItem.insert(ContentItem(
-        tenant_id=personas.acme["id"], syllabus_id=syllabus["id"], kind="QUIZ", module_index=1, lesson_index=1,
-        title=old["title"], supersedes_id=old["id"], instruction=instruction, status="QUEUED",
-    )).returning(ContentItem.id))[0]
-    await generation.run_item_generation(new["id"])
-    await authoring.approve_item(personas.acme["id"], new["id"], None,
-                                 actor=Actor(personas.admin.user_id, personas.admin.email))
 
 
 async def test_the_database_refuses_changes_to_a_published_package(client, personas):
@@ -159,7 +143,7 @@ async def test_it_archives_a_version_once(client, personas):
 async def test_it_shows_versions_json_and_a_diff_that_calls_out_answer_key_changes(client, personas):
     await client.login(personas.admin.email)
     syllabus, first = await published_course(client)
-    await _new_quiz_approved(personas, syllabus)
+    await new_quiz_approved(personas, syllabus)
     assert (await client.post(f"/admin/syllabi/{syllabus['id']}/publish")).status_code == 303
     listing = await client.get(f"/admin/packages/{syllabus['id']}")
     assert listing.status_code == 200 and "v1" in listing.text and "v2" in listing.text
