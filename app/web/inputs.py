@@ -21,6 +21,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
+import msgspec
 from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -90,8 +91,10 @@ def parse_date(raw: str, label: str) -> dt.date | None:
 
 
 _REGEX = re.compile(r"Expected `str` matching regex '.*'")
-_MAX_LENGTH = re.compile(r"Expected `(?:str|array|object)` of length <= (\d+)")
-_MIN_LENGTH = re.compile(r"Expected `(?:str|array|object)` of length >= (\d+)")
+_MAX_LENGTH = re.compile(r"Expected `str` of length <= (\d+)")
+_MIN_LENGTH = re.compile(r"Expected `str` of length >= (\d+)")
+_MAX_ITEMS = re.compile(r"Expected `(?:array|object)` of length <= (\d+)")
+_MIN_ITEMS = re.compile(r"Expected `(?:array|object)` of length >= (\d+)")
 _LE = re.compile(r"Expected `(?:int|float)` <= (-?[\d.e+]+)")
 _GE = re.compile(r"Expected `(?:int|float)` >= (-?[\d.e+]+)")
 
@@ -102,12 +105,64 @@ def describe_problem(message: str) -> str:
         return "must not contain control characters (such as a NUL byte)"
     for pattern, words in ((_MAX_LENGTH, "must be at most {} characters long"),
                            (_MIN_LENGTH, "must be at least {} characters long"),
+                           (_MAX_ITEMS, "can have at most {} entries"), (_MIN_ITEMS, "needs at least {} entries"),
                            (_LE, "must be at most {}"), (_GE, "must be at least {}")):
         if found := pattern.search(message):
-            return words.format(found.group(1))
+            text = words.format(found.group(1))
+            return text.replace(" 1 entries", " 1 entry").replace(" 1 characters", " 1 character")
     if "got `array`" in message:
         return "was sent more than once"
     return message
+
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"Object missing required field `(\w+)`")
+_WRONG_TYPE = re.compile(r"Expected `(\w+)`(?: \| \w+)*, got `(\w+)`")
+_PATH_PARTS = re.compile(r"\.(\w+)|\[(\d+)\]")
+_TYPE_WORDS = {"str": "text", "int": "a whole number", "float": "a number", "array": "a list",
+               "object": "a group of fields",
+               "bool": "yes or no"}
+
+
+class FieldProblem(msgspec.Struct, frozen=True):
+    """One validation failure, for people: `field` is the JSON path of the offending field ("concepts.0.name"
+    style, empty for the whole document) and `label` its name in words ("Concepts 1 › name")."""
+
+    field: str
+    label: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.message}" if self.label else self.message
+
+
+def _label(parts: list[str], labels: dict[str, str]) -> str:
+    words = []
+    for part in parts:
+        if part.isdigit():
+            words[-1] = f"{words[-1]} {int(part) + 1}" if words else f"item {int(part) + 1}"
+        else:
+            words.append(labels.get(part, part.replace("_", " ")))
+    text = " › ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def explain_validation(exc: msgspec.ValidationError, labels: dict[str, str] | None = None) -> FieldProblem:
+    """msgspec's ValidationError (``Expected `str` of length >= 5 - at `$.concepts[0].name` ``) as a field
+    path, a label and a message a person can act on: ("concepts.0.name", "Concepts 1 › name",
+    "must be at least 5 characters long"). `labels` renames fields (`{"overview": "Explanation overview"}`)."""
+    labels = labels or {}
+    found = _AT.match(str(exc))
+    message, path = found.group("message"), found.group("path") or "$"
+    parts = [name or index for name, index in _PATH_PARTS.findall(path[1:])]
+    if missing := _MISSING.search(message):
+        parts.append(missing.group(1))
+        words = "is required"
+    elif wrong := _WRONG_TYPE.search(message):
+        words = f"must be {_TYPE_WORDS.get(wrong.group(1), wrong.group(1))}"
+    else:
+        words = describe_problem(message)
+    return FieldProblem(".".join(parts), _label(parts, labels), words)
 
 
 _PATH_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
