@@ -36,7 +36,8 @@ $(VENV)/.installed: pyproject.toml
 vendor: static/vendor/.installed
 
 # --ignore-scripts: no package needs a build step, and swagger-ui-dist's telemetry dependency would
-# otherwise run at install time.
+# otherwise run at install time. npm ci also installs the devDependencies: axe-core stays in
+# node_modules, where tests/browser/test_accessibility.py reads it (it is never served).
 static/vendor/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	mkdir -p static/vendor/swagger-ui
