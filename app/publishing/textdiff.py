@@ -52,10 +52,15 @@ def word_diff(old: str, new: str) -> list[Segment]:
 
 
 def similarity(old: str, new: str) -> float:
-    """0..1: how much of the two texts' words are shared (1.0 for equal texts, also both empty)."""
+    """0..1: how much of the two texts' words are shared (1.0 for equal texts, also both empty).
+
+    Whitespace is left out and case ignored: two unrelated sentences share most of their spaces, which
+    alone would score them near 0.5 and make every question look like a rewording of every other."""
     if old == new:
         return 1.0
-    return difflib.SequenceMatcher(None, tokens(old), tokens(new), autojunk=False).ratio()
+    a = [t.lower() for t in tokens(old) if not t.isspace()]
+    b = [t.lower() for t in tokens(new) if not t.isspace()]
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 def is_changed(segments: list[Segment]) -> bool:

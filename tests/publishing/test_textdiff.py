@@ -39,3 +39,8 @@ def test_it_handles_additions_to_empty_text():
 def test_it_measures_similarity_by_words():
     assert similarity("What is a list?", "What is a Python list?") > 0.8
     assert similarity("What is a list?", "Name three HTTP verbs.") < 0.4
+
+
+def test_it_does_not_count_shared_spaces_as_similarity():
+    assert similarity("What does git commit do in a repository?", "Which colour is the sky on a clear day?") < 0.3
+    assert similarity("Branches keep experiments apart.", "branches keep experiments apart") > 0.8
