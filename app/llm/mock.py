@@ -13,7 +13,9 @@ Variables per operation (the same contract the prompt templates use):
   quiz      course, module, lesson_outline (SyllabusLesson), lesson (Lesson), question_count (5),
             instruction, previous
   project   course, module {index,title,summary,lessons}, instruction, previous
-An `instruction` (an admin's regeneration request) changes the output and is quoted in it.
+An `instruction` (an admin's regeneration request) changes the output deterministically, but is never
+quoted: it is a note from a reviewer to the model, and learners must not read it. It picks a revision
+note from a fixed bank (seeded by its sha256), adds it to the text and reshuffles the quiz answers.
 
 Knobs:
   latency       settings.mock_llm_latency_ms, or MockProvider(settings, latency_ms=...) for benchmarks;
@@ -145,10 +147,23 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+# What a revision adds to learner-facing text, chosen by the instruction (never the instruction itself).
+_REVISION_NOTES = (
+    " This version works through one concrete example step by step before generalising.",
+    " This version keeps each explanation short and ends every part with a quick self-check.",
+    " This version compares a weak and a strong approach side by side, and says why one wins.",
+    " This version starts from a realistic scenario and returns to it at the end.",
+    " This version names the most common mistake first, then shows how to avoid it.",
+    " This version adds a short recap after each idea, so nothing is left implicit.",
+    " This version puts the practical steps first and the background after them.",
+    " This version links every idea to a decision you will make in your own work.",
+)
+
+
 def _instruction_note(instruction: str | None) -> str:
     if not instruction:
         return ""
-    return f" This revision addresses the reviewer's instruction: {_quote(_fit(instruction, 300))}."
+    return _REVISION_NOTES[_number("revision", instruction) % len(_REVISION_NOTES)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,7 +294,7 @@ def _build_syllabus(variables: dict[str, Any]) -> dict[str, Any]:
             module_title = _FIRST_MODULE[level].format(title=module_title)
         summary = stage.summary.format(**fill)
         if m == 1 and instruction:
-            summary += f" Revised to reflect: {_quote(_fit(instruction, 300))}."
+            summary += _instruction_note(instruction)
         lesson_titles = [subject.format(**fill) for subject in stage.lessons[:size]]
         if size >= 3 and stage_index != 11:
             lesson_titles[-1] = _STYLE_LESSON[style].format(f=stage.focus.format(**fill))

@@ -192,8 +192,9 @@ async def test_it_sets_a_project_on_the_module_lessons(mock):
 
 
 @pytest.mark.parametrize("operation", ["syllabus", "lesson", "quiz", "project"])
-async def test_a_regeneration_instruction_changes_the_answer_and_shows_in_it(mock, operation):
-    instruction = "Use examples from an online bookshop"
+async def test_a_regeneration_instruction_changes_the_answer_but_never_shows_in_it(mock, operation):
+    # The instruction is the reviewer's note to the model: learners must never read it.
+    instruction = "Use examples from an online bookshop called Quokkabooks"
     syllabus = await answer(mock, "syllabus", syllabus_variables(brief()))
     lesson = await answer(mock, "lesson", lesson_variables(syllabus, 0, 1))
     variables = {
@@ -206,7 +207,14 @@ async def test_a_regeneration_instruction_changes_the_answer_and_shows_in_it(moc
     revised = await complete(mock, operation, {**variables, "instruction": instruction,
                                                "previous": json.loads(original.text)})
     assert revised.text != original.text
-    assert instruction in revised.text
+    for part in ("bookshop", "Quokkabooks", "online", "instruction", "reviewer"):
+        assert part.lower() not in revised.text.lower(), part
+    # Deterministic: the same instruction gives the same revision, another one a different revision.
+    again = await complete(mock, operation, {**variables, "instruction": instruction,
+                                             "previous": json.loads(original.text)})
+    other = await complete(mock, operation, {**variables, "instruction": "Shorter, please",
+                                             "previous": json.loads(original.text)})
+    assert again.text == revised.text and other.text != revised.text
 
 
 async def test_it_estimates_tokens_from_characters(mock, settings):
