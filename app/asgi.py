@@ -17,6 +17,7 @@ from app.audit.routes import ROUTES as AUDIT_ROUTES
 from app.authoring.routes import ROUTES as AUTHORING_ROUTES
 from app.db import POOL_OPTIONS, engine
 from app.jobs.routes import ROUTES as JOB_ROUTES
+from app.learners.routes import ROUTES as LEARNER_ADMIN_ROUTES
 from app.logging import configure_logging
 from app.ops.api_docs import RENDER_PLUGINS as API_DOCS_RENDER_PLUGINS
 from app.ops.routes import ROUTES as OPS_ROUTES
@@ -85,6 +86,7 @@ def create_app() -> Litestar:
         *LEARN_API_ROUTES,
         *PUBLISHING_ROUTES,
         *JOB_ROUTES,
+        *LEARNER_ADMIN_ROUTES,
         *AUDIT_ROUTES,
         *AUTHORING_ROUTES,
         create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False),

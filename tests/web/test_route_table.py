@@ -76,6 +76,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "/admin/packages/{package_id:uuid}/archive": {"package_id": "package_id"},
     "/admin/packages/{syllabus_id:uuid}/diff": {"syllabus_id": "syllabus_id", "a": "version", "b": "version"},
     "/api/courses/{syllabus_id:uuid}": {"syllabus_id": "syllabus_id"},
+    "/admin/packages/{syllabus_id:uuid}/learners": {"syllabus_id": "syllabus_id"},
+    "/admin/packages/{syllabus_id:uuid}/questions": {"syllabus_id": "syllabus_id"},
     "/api/courses/{syllabus_id:uuid}/{version:int}": {"syllabus_id": "syllabus_id", "version": "version"},
     "/admin/jobs/{job_id:uuid}": {"job_id": "job_id"},
     "/admin/audit/{entry_id:int}": {"entry_id": "audit_entry_id"},
