@@ -221,7 +221,8 @@ async def _generate_item(item: dict[str, Any]) -> dict[str, Any]:
     quiz = item["kind"] == ItemKind.QUIZ
     work = generate(item["kind"].lower(), OUTPUT_TYPES[item["kind"]], variables, tenant_id=item["tenant_id"],
                     run_id=item["run_id"], provider=provider,
-                    check=quiz_rules if quiz else None, fixed_lengths={"questions": QUIZ_QUESTIONS} if quiz else None)
+                    check=functools.partial(check_document, item["kind"]),
+                    fixed_lengths={"questions": QUIZ_QUESTIONS} if quiz else None)
     try:
         generated = await drain.hold(work, heartbeat=functools.partial(ITEM_LEASE.heartbeat, item_id, item["attempt"]),
                                      interval=heartbeat_interval())
@@ -251,6 +252,12 @@ async def _release(table: LeasedTable, row_id: uuid.UUID, attempt: int, wake: An
     if queued_at is not None:
         GENERATION_RECOVERIES.labels(kind=kind, action="released").inc()
         await wake(row_id, queued_at)
+
+
+def check_document(kind: str, value: Any) -> str | None:
+    """The rules every new content document meets beyond its type, whoever wrote it: the model here, a person
+    in app.authoring.revisions. A message (with its ` - at `$.path`` suffix) when one is broken."""
+    return quiz_rules(value) if kind == ItemKind.QUIZ else None
 
 
 def quiz_rules(quiz: Quiz) -> str | None:

@@ -17,7 +17,7 @@ import structlog
 
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
-from app.authoring import generation
+from app.authoring import generation, revisions
 from app.authoring.generation import (  # noqa: F401  (re-exported: the document helpers live with the generator)
     OUTPUT_TYPES,
     QUIZ_QUESTIONS,
@@ -296,10 +296,18 @@ REPLACEABLE = (ItemStatus.DRAFT, ItemStatus.FAILED, ItemStatus.REJECTED)
 
 async def regenerate_item(tenant_id: uuid.UUID, item_id: uuid.UUID, instruction: str | None, *,
                           actor: Actor) -> dict[str, Any]:
-    """A new item supersedes this draft/failed/rejected one; a worker generates it."""
+    """A new item supersedes this draft/failed/rejected one; a worker generates it. From an approved item it
+    is a new revision (app/authoring/revisions.py): the approved row stays, and stays published, until the
+    revision is approved; an instruction says what to change."""
     instruction = _clean_text(instruction, "The instruction")
     item = await get_item(tenant_id, item_id)
-    if item["status"] not in REPLACEABLE:
+    revision_of_approved = item["status"] == ItemStatus.APPROVED
+    if revision_of_approved:
+        await revisions.check_revisable(item)
+        if not instruction:
+            raise InvalidInput("Say what the new revision should change: an approved item is regenerated only "
+                               "with an instruction.")
+    elif item["status"] not in REPLACEABLE:
         raise Conflict(_not_replaceable(item))
     syllabus = await get_syllabus(tenant_id, item["syllabus_id"])
     async with engine().transaction():
@@ -311,7 +319,8 @@ async def regenerate_item(tenant_id: uuid.UUID, item_id: uuid.UUID, instruction:
         await generation.wake_item(queued_id, queued_at)
     await audit(AuditAction.CONTENT_REGENERATION_REQUESTED, actor=actor, tenant_id=tenant_id,
                 entity_type="content_item", entity_id=item_id,
-                metadata={"new_item_id": str(new["id"]), "instruction": instruction})
+                metadata={"new_item_id": str(new["id"]), "instruction": instruction,
+                          "revision_of_approved": revision_of_approved})
     return new
 
 
@@ -340,13 +349,14 @@ async def regenerate_failed(tenant_id: uuid.UUID, run_id: uuid.UUID, *, actor: A
 async def _replace_items(items: list[dict[str, Any]], run: dict[str, Any], instruction: str | None,
                          actor: Actor) -> tuple[list[dict[str, Any]], list[tuple[uuid.UUID, dt.datetime]]]:
     """Inside a transaction: supersede each item and insert its successor in `run`. A lesson is queued at
-    once; a quiz or project is judged by its lessons. Returns the new rows and what to wake."""
+    once; a quiz or project is judged by its lessons. Returns the new rows and what to wake. An approved
+    item is not superseded: its successor is a revision, and the newest approved item is what gets published."""
     now = _now()
     new_rows, queued, modules = [], [], set()
     for item in items:
         superseded = await ContentItem.update({ContentItem.status: ItemStatus.SUPERSEDED.value}).where(
             (ContentItem.id == item["id"]) & (ContentItem.status == item["status"])
-        ).returning(ContentItem.id)
+        ).returning(ContentItem.id) if item["status"] != ItemStatus.APPROVED else [item]
         if len(superseded) != 1:
             raise Conflict(f"{item['title']} changed meanwhile; reload and try again.")
         lesson = item["kind"] == ItemKind.LESSON
@@ -360,7 +370,7 @@ async def _replace_items(items: list[dict[str, Any]], run: dict[str, Any], instr
             queued.append((new_rows[-1]["id"], now))
         else:
             modules.add((item["syllabus_id"], item["module_index"]))
-    runs = {run["id"], *(item["run_id"] for item in items)}
+    runs = {run["id"], *(item["run_id"] for item in items if item["status"] != ItemStatus.APPROVED)}
     for syllabus_id, module_index in sorted(modules):
         module_queued, module_runs = await generation.resolve_dependents(syllabus_id, module_index)
         queued += module_queued
