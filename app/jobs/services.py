@@ -11,14 +11,16 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import msgspec
 import structlog
 
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
-from app.db import engine
-from app.errors import NotFound, Unavailable
+from app.db import engine, independent_connection
+from app.errors import InvalidInput, NotFound, Unavailable
 from app.jobs.tables import BackgroundJob, JobStatus, TenantStats
 from app.queue import enqueue
+from app.settings import get_settings
 
 log = structlog.get_logger(__name__)
 TENANT_STATS = "tenant_stats"
@@ -143,3 +145,78 @@ async def latest_tenant_stats(tenant_id: uuid.UUID) -> dict[str, Any] | None:
         .order_by(TenantStats.id, ascending=False)
         .first()
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Every kind of background work, for people: generation runs (app/authoring) and the jobs above, in one list.
+
+# A filter value and its words. Generation runs keep their RunKind; background jobs their `kind`.
+KIND_WORDS = {
+    "SYLLABUS": "Syllabus draft",
+    "CONTENT": "Course content",
+    "ITEM": "Item regeneration",
+    "RETRY": "Retry of failed items",
+    TENANT_STATS: "Workspace stats",
+}
+STATUS_WORDS = {
+    "QUEUED": "Waiting",
+    "RUNNING": "Running",
+    "SUCCEEDED": "Done",
+    "PARTIAL": "Partly failed",
+    "FAILED": "Failed",
+}
+JOBS_PER_PAGE = 25
+
+
+class JobFilter(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str = ""
+    status: str = ""
+
+    @classmethod
+    def parse(cls, kind: str, status: str) -> JobFilter:
+        if kind and kind not in KIND_WORDS:
+            raise InvalidInput(f"There is no kind of job called {kind!r}; choose one from the list.")
+        if status and status not in STATUS_WORDS:
+            raise InvalidInput(f"There is no job status called {status!r}; choose one from the list.")
+        return cls(kind=kind, status=status)
+
+
+class JobsPage(msgspec.Struct, frozen=True):
+    rows: list[dict[str, Any]]
+    page: int
+    has_next: bool
+
+
+# "Stuck": still running, and past the point where the sweeper treats its worker as lost (a syllabus run's
+# heartbeat older than its lease; a background job running for longer than LOST_AFTER). The sweeper moves
+# such work on by itself; the list says so instead of leaving a spinner that never ends.
+JOBS_SQL = """
+SELECT * FROM (
+    SELECT 'run' AS source, r.id, r.kind, r.status, r.created_at, r.started_at, r.finished_at, r.error,
+           r.total, r.done, r.failed, r.blocked, r.instruction, r.source_id, r.syllabus_id, r.course_id,
+           c.title AS subject, u.email AS requested_by,
+           coalesce(r.status = 'RUNNING' AND r.heartbeat_at < now() - $4 * interval '1 second', false) AS stuck
+    FROM generation_run r JOIN course c ON c.id = r.course_id LEFT JOIN app_user u ON u.id = r.created_by
+    WHERE r.tenant_id = $1
+    UNION ALL
+    SELECT 'job', j.id, j.kind, j.status, j.created_at, j.started_at, j.finished_at, j.error,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, u.email,
+           coalesce(j.status = 'RUNNING' AND j.started_at < now() - $5 * interval '1 second', false)
+    FROM background_job j LEFT JOIN app_user u ON u.id = j.requested_by
+    WHERE j.tenant_id = $1
+) work
+WHERE ($2 = '' OR kind = $2) AND ($3 = '' OR status = $3)
+ORDER BY created_at DESC, id DESC
+LIMIT $6 OFFSET $7
+"""
+
+
+async def list_jobs(tenant_id: uuid.UUID, filters: JobFilter, page: int = 1,
+                    per_page: int = JOBS_PER_PAGE) -> JobsPage:
+    """Generation runs and background jobs of one tenant, newest first. One extra row tells whether there is
+    a next page, without counting the whole history."""
+    lease = get_settings().generation_lease_seconds
+    async with independent_connection() as conn:
+        rows = await conn.fetch(JOBS_SQL, tenant_id, filters.kind, filters.status, float(lease),
+                                LOST_AFTER.total_seconds(), per_page + 1, (page - 1) * per_page)
+    return JobsPage([dict(row) for row in rows[:per_page]], page, len(rows) > per_page)
