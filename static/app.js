@@ -64,4 +64,54 @@
     var message = evt.target.getAttribute && evt.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) evt.preventDefault();
   }, true);
+
+  // ---- H6: learner reader and roster ------------------------------------------------------------
+  // After htmx swaps another lesson into the reader, move focus to its heading (an h1 with tabindex="-1")
+  // so screen readers announce the lesson; htmx already took the tab title from the fragment's <title>.
+  // A link may name what to focus instead with data-focus-after ("Try again" focuses the quiz).
+  function focusAfterSwap(selector) {
+    var el = document.querySelector(selector);
+    if (el) el.focus({ preventScroll: true });
+  }
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    if (!evt.detail.target || evt.detail.target.id !== "lesson-view") return;
+    var source = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    focusAfterSwap((source && source.getAttribute && source.getAttribute("data-focus-after")) || "#page-heading");
+  });
+  document.addEventListener("htmx:historyRestore", function () {
+    if (document.getElementById("lesson-view")) focusAfterSwap("#page-heading");
+  });
+
+  // A quiz sent with some questions unanswered asks first. Capture phase, before htmx's own submit
+  // listener on the form: a "no" stops the event there. No question answered at all is left to the
+  // server, which says so.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    var total = form.getAttribute && parseInt(form.getAttribute("data-question-count"), 10);
+    if (!total) return;
+    var answered = 0;
+    for (var i = 0; i < total; i++) {
+      if (form.querySelector('input[name="q' + i + '"]:checked')) answered++;
+    }
+    if (answered === 0 || answered === total) return;
+    var question = "You answered " + answered + " of " + total + " questions. Submit anyway?";
+    if (!window.confirm(question)) {
+      evt.preventDefault();
+      evt.stopPropagation();
+    }
+  }, true);
+
+  // A role change from the roster's select asks first, naming the new role; "no" puts the select back.
+  document.addEventListener("htmx:confirm", function (evt) {
+    var form = evt.detail.elt;
+    var template = form && form.getAttribute && form.getAttribute("data-confirm-role");
+    if (!template) return;
+    var select = form.querySelector("select");
+    var role = select ? select.options[select.selectedIndex].text : "";
+    evt.preventDefault();
+    if (window.confirm(template.replace("{role}", role))) evt.detail.issueRequest(true);
+    else form.reset();
+  });
+
+
 })();

@@ -1,4 +1,4 @@
-"""Health probes and Prometheus metrics."""
+"""Health probes, Prometheus metrics and the /favicon.ico that browsers ask for."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
 from litestar.plugins.prometheus import PrometheusController
+from litestar.response import Redirect
 
 from app.db import independent_connection, pending_migrations
 from app.queue import broker_problem
 from app.settings import get_settings
 
 READY_TIMEOUT_SECONDS = 3.0
+
+
+@get("/favicon.ico", sync_to_thread=False, include_in_schema=False)
+def favicon() -> Redirect:
+    """Pages link /static/favicon.svg; browsers and crawlers still ask for /favicon.ico first, and a 404
+    there fills the logs (and renders a whole error page) for nothing."""
+    return Redirect(path="/static/favicon.svg", status_code=301)
 
 
 @get("/health/live", sync_to_thread=False, include_in_schema=False)
@@ -60,4 +68,4 @@ class MetricsController(PrometheusController):
     guards = [metrics_token_guard]
 
 
-ROUTES = [live, ready, MetricsController]
+ROUTES = [favicon, live, ready, MetricsController]

@@ -83,6 +83,14 @@ async def upgrade(request: Request, course_id: uuid.UUID) -> Response:
     return redirect(f"/learn/{course_id}")
 
 
+@get("/learn/{course_id:uuid}/continue", **LEARNER)
+async def resume(request: Request, course_id: uuid.UUID) -> Response:
+    """The catalog's "Continue": the first lesson not done yet, or the overview once every lesson is done."""
+    context = await _context(request, course_id)
+    index = context.continue_index
+    return redirect(f"/learn/{course_id}/lesson/{index}" if index else f"/learn/{course_id}")
+
+
 def _lesson_page(request: Request, context: services.LearnerContext, index: int, *, quiz_result: Any = None,
                  status_code: int = 200, error: str | None = None) -> Response:
     lesson = services.lesson_at(context, index)
@@ -148,4 +156,4 @@ async def project(request: Request, course_id: uuid.UUID, module_index: inputs.P
     return render(request, "learn/project.html", context=context, course_id=course_id, module=module, nav="learn")
 
 
-ROUTES = [catalog, course_overview, enroll, upgrade, lesson, complete, quiz, project]
+ROUTES = [catalog, course_overview, enroll, upgrade, resume, lesson, complete, quiz, project]

@@ -27,6 +27,16 @@ PASS_PERCENT = 70
 MAX_QUIZ_TIME_MS = 2 * 60 * 60 * 1000
 
 
+class BestScore(msgspec.Struct, frozen=True):
+    """A learner's best attempt at one approved quiz (shown when they come back to it)."""
+
+    quiz_item_id: uuid.UUID
+    correct: int
+    total: int
+    score_pct: int
+    passed: bool
+
+
 class LearnerContext(msgspec.Struct, kw_only=True):
     """Everything a player page needs about one learner in one course, from ONE query."""
 
@@ -40,6 +50,7 @@ class LearnerContext(msgspec.Struct, kw_only=True):
     completed: set[tuple[int, int]]
     newest_version: int | None
     package: CoursePackage
+    best_scores: dict[uuid.UUID, BestScore] = {}
 
     @property
     def upgrade_available(self) -> bool:
@@ -53,6 +64,17 @@ class LearnerContext(msgspec.Struct, kw_only=True):
         lessons = self.package.lessons
         return sum(1 for lesson in lessons if self.is_completed(lesson)), len(lessons)
 
+    @property
+    def continue_index(self) -> int | None:
+        """"Continue" means the first lesson not yet done, in course order (a learner who skipped ahead
+        is sent back to what they skipped); None once every lesson is done."""
+        return next((lesson.index for lesson in self.package.lessons if not self.is_completed(lesson)), None)
+
+    def best_score(self, lesson: PackagedLesson) -> BestScore | None:
+        # Keyed by the approved quiz, not the lesson slot: after a new version replaced the quiz, a best
+        # score on the old questions says nothing about the new ones.
+        return self.best_scores.get(_quiz_item_id(self.package, lesson))
+
 
 CONTEXT_SQL = """
 SELECT e.id AS enrollment_id, e.syllabus_id, e.package_id, e.last_lesson_index, p.version, p.status,
@@ -60,7 +82,11 @@ SELECT e.id AS enrollment_id, e.syllabus_id, e.package_id, e.last_lesson_index, 
        (SELECT coalesce(array_agg(lp.module_index * 1000 + lp.lesson_index), ARRAY[]::int[])
           FROM lesson_progress lp WHERE lp.enrollment_id = e.id) AS completed,
        (SELECT max(n.version) FROM course_package n
-         WHERE n.syllabus_id = e.syllabus_id AND n.status = 'PUBLISHED') AS newest_version
+         WHERE n.syllabus_id = e.syllabus_id AND n.status = 'PUBLISHED') AS newest_version,
+       (SELECT coalesce(jsonb_agg(b), '[]'::jsonb) FROM (
+          SELECT DISTINCT ON (qa.quiz_item_id) qa.quiz_item_id, qa.correct, qa.total, qa.score_pct, qa.passed
+            FROM quiz_attempt qa WHERE qa.enrollment_id = e.id
+           ORDER BY qa.quiz_item_id, qa.score_pct DESC, qa.id) b) AS best_scores
 FROM enrollment e JOIN course_package p ON p.id = e.package_id
 WHERE e.user_id = $1 AND e.syllabus_id = $2 AND e.tenant_id = $3
 """
@@ -76,6 +102,7 @@ async def learner_context(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id:
         version=row["version"], package_status=row["status"], content_hash=row["content_hash"],
         last_lesson_index=row["last_lesson_index"], completed={divmod(code, 1000) for code in row["completed"]},
         newest_version=row["newest_version"], package=package,
+        best_scores={best.quiz_item_id: best for best in msgspec.json.decode(row["best_scores"], type=list[BestScore])},
     )
 
 
@@ -272,6 +299,9 @@ async def submit_quiz(context: LearnerContext, tenant_id: uuid.UUID, index: int,
             passed=passed, time_spent_ms=time_spent_ms,
         )).returning(QuizAttempt.id))[0]
         await _count_answers(tenant_id, quiz_item_id, results, time_spent_ms)
+    best = context.best_scores.get(quiz_item_id)
+    if best is None or score > best.score_pct:
+        context.best_scores[quiz_item_id] = BestScore(quiz_item_id, correct, len(questions), score, passed)
     completed_now = passed and await complete_lesson(context, tenant_id, index, CompletedVia.QUIZ)
     return QuizResult(attempt["id"], correct, len(questions), score, passed, results, completed_now)
 

@@ -44,8 +44,9 @@ async def test_admin_signs_in_and_uses_the_roster_and_audit_log(page: Page, new_
     await expect(page.locator("#roster")).to_contain_text("3 members")
     await shot(page, "members")
 
-    # The role <select> posts on change (HTMX) and the row is swapped in place.
+    # The role <select> asks first, then posts on change (HTMX) and the row is swapped in place.
     row = page.locator(f"#member-{personas.learner.membership_id}")
+    page.once("dialog", lambda dialog: dialog.accept())
     await row.get_by_role("combobox").select_option("admin")
     await expect(row).to_contain_text("is now admin")
     await expect(row.get_by_role("combobox")).to_have_value("admin")

@@ -28,7 +28,7 @@ async def test_it_shows_the_module_project_with_its_rubric(client, client_factor
     assert page.status_code == 200
     project = module.project
     assert f"<title>{escape(project.title)} · Coursewright</title>" in page.text
-    assert f"<h2>{escape(project.title)}</h2>" in page.text
+    assert f'<h1 id="page-heading" tabindex="-1">{escape(project.title)}</h1>' in page.text
     assert f"about {project.estimated_hours:g} hours" in page.text
     for criterion in project.rubric:
         assert f'<td class="criterion">{escape(criterion.criterion)}</td>' in page.text

@@ -44,6 +44,7 @@ PUBLIC = {
     "/health/live": "liveness probe for the orchestrator",
     "/health/ready": "readiness probe for the load balancer",
     "/metrics": "Prometheus scrape; needs the METRICS_TOKEN bearer token when one is set (finding 6)",
+    "/favicon.ico": "browsers ask for it on every site; it redirects to the public /static/favicon.svg",
     "/invitations/{token:str}": "the invitee may have no account yet: the link's token is the credential",
 }
 
@@ -62,6 +63,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "/learn/{course_id:uuid}": {"course_id": "syllabus_id"},
     "/learn/{course_id:uuid}/enroll": {"course_id": "syllabus_id"},
     "/learn/{course_id:uuid}/upgrade": {"course_id": "syllabus_id"},
+    "/learn/{course_id:uuid}/continue": {"course_id": "syllabus_id"},
     "/learn/{course_id:uuid}/lesson/{index:int}": {"course_id": "syllabus_id", "index": "index"},
     "/learn/{course_id:uuid}/lesson/{index:int}/complete": {"course_id": "syllabus_id", "index": "index"},
     "/learn/{course_id:uuid}/lesson/{index:int}/quiz": {"course_id": "syllabus_id", "index": "index"},
