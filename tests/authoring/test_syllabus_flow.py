@@ -12,7 +12,8 @@ async def test_it_drafts_a_syllabus_from_a_brief_on_the_worker(client, personas)
     response = await client.post("/admin/courses", BRIEF)
     run_id = run_id_from(response)
     progress = await client.get(f"/admin/runs/{run_id}")
-    assert progress.status_code == 200 and "Drafting the syllabus" in progress.text
+    assert progress.status_code == 200  # the heading says the draft is ready once it is (it may be by now)
+    assert "Drafting the syllabus" in progress.text or "The syllabus draft is ready" in progress.text
     run = await wait_for_run(run_id)
     assert run["status"] == "SUCCEEDED" and (run["done"], run["total"]) == (1, 1)
     syllabus = await Syllabus.select().where(Syllabus.id == run["syllabus_id"]).first()

@@ -94,6 +94,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "/admin/syllabi/{syllabus_id:uuid}/reject": {"syllabus_id": "syllabus_id", "reason": Text("too long")},
     "/admin/syllabi/{syllabus_id:uuid}/regenerate": {"syllabus_id": "syllabus_id", "instruction": Text("shorter")},
     "/admin/syllabi/{syllabus_id:uuid}/content": {"syllabus_id": "syllabus_id"},
+    "/admin/syllabi/{syllabus_id:uuid}/edit": {"syllabus_id": "syllabus_id"},
+    "/admin/syllabi/{syllabus_id:uuid}/compare": {"syllabus_id": "syllabus_id"},
     "/admin/syllabi/{syllabus_id:uuid}/modules/{module_index:int}/approve": {"syllabus_id": "syllabus_id",
                                                                              "module_index": "module_index"},
     "/admin/items/{item_id:uuid}": {"item_id": "item_id"},
