@@ -14,8 +14,8 @@ from litestar.static_files import create_static_files_router
 
 from app.accounts.routes import ROUTES as ACCOUNT_ROUTES
 from app.audit.routes import ROUTES as AUDIT_ROUTES
-from app.authoring.revision_routes import ROUTES as REVISION_ROUTES
 from app.authoring.outline_routes import ROUTES as OUTLINE_ROUTES
+from app.authoring.revision_routes import ROUTES as REVISION_ROUTES
 from app.authoring.routes import ROUTES as AUTHORING_ROUTES
 from app.db import POOL_OPTIONS, engine
 from app.jobs.routes import ROUTES as JOB_ROUTES
@@ -91,8 +91,8 @@ def create_app() -> Litestar:
         *LEARNER_ADMIN_ROUTES,
         *AUDIT_ROUTES,
         *AUTHORING_ROUTES,
-        *OUTLINE_ROUTES,
         *REVISION_ROUTES,
+        *OUTLINE_ROUTES,
         create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False),
     ]
     document_pages(route_handlers)
