@@ -145,7 +145,7 @@ async def syllabus_detail(request: Request, syllabus_id: uuid.UUID) -> Response:
         doc=services.syllabus_doc(syllabus), generation=msgspec.json.decode(syllabus["generation"]),
         course=await services.get_course(tenant, syllabus["course_id"]), content_run=content_run,
         counts=await services.review_counts(tenant, syllabus_id) if content_run else {},
-        packages=await publishing.list_versions(tenant, syllabus_id) if content_run else [], nav="courses",
+        readiness=await publishing.publish_readiness(tenant, syllabus_id), nav="courses",
     )
 
 
@@ -233,6 +233,7 @@ async def item_detail(request: Request, item_id: uuid.UUID) -> Response:
                   blockers=await services.blocking_lessons(item),
                   generation=msgspec.json.decode(item["generation"]) if item["generation"] else None,
                   syllabus=syllabus, course=await services.get_course(tenant, syllabus["course_id"]),
+                  revision=await publishing.revision_review(tenant, item),
                   nav="review")
 
 

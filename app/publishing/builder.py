@@ -27,10 +27,22 @@ from app.publishing.schemas import (
 Slot = tuple[str, int, int | None]  # (kind, module_index, lesson_index or None for a project)
 
 
+class MissingSlot(msgspec.Struct, frozen=True, kw_only=True):
+    """A slot of the outline without an approved item: what the publish panel lists, with a link."""
+
+    kind: str  # LESSON, QUIZ, PROJECT
+    module_index: int
+    lesson_index: int | None
+    title: str  # the outline's lesson (or module) title
+    status: str | None  # of the slot's newest item; None when nothing was ever generated for it
+    item_id: str | None  # that item
+
+
 class PackageIncomplete(Exception):
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], missing: list[MissingSlot] | None = None) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+        self.missing = missing or []
 
 
 class BuiltPackage(msgspec.Struct, frozen=True):
@@ -48,30 +60,40 @@ def _describe(kind: str, module: int, lesson: int | None, title: str) -> str:
     return f"{kind.lower().capitalize()} for {where} ({title})"
 
 
-def build_package(syllabus: dict[str, Any], items: list[dict[str, Any]]) -> BuiltPackage:
-    if syllabus["status"] != "APPROVED":
-        raise PackageIncomplete([f"The syllabus is {syllabus['status']}, not APPROVED."])
-    outline = msgspec.json.decode(syllabus["content"], type=SyllabusDoc)
+def slot_rows(items: list[dict[str, Any]]) -> tuple[dict[Slot, dict[str, Any]], dict[Slot, dict[str, Any]]]:
+    """Per slot: the approved item that goes into a package (the most recently approved), and the newest
+    item that is not superseded (a draft revision waiting for review, a regeneration still running, ...)."""
     approved: dict[Slot, dict[str, Any]] = {}
-    latest_status: dict[Slot, str] = {}
+    latest: dict[Slot, dict[str, Any]] = {}
     for row in sorted(items, key=lambda r: (_iso(r["created_at"]), str(r["id"]))):
         slot = (row["kind"], row["module_index"], row["lesson_index"])
         if row["status"] != "SUPERSEDED":
-            latest_status[slot] = row["status"]
+            latest[slot] = row
         if row["status"] == "APPROVED":
             current = approved.get(slot)
             if current is None or (_iso(row["approved_at"]), str(row["id"])) > (_iso(current["approved_at"]),
                                                                                 str(current["id"])):
                 approved[slot] = row
+    return approved, latest
 
+
+def build_package(syllabus: dict[str, Any], items: list[dict[str, Any]]) -> BuiltPackage:
+    if syllabus["status"] != "APPROVED":
+        raise PackageIncomplete([f"The syllabus is {syllabus['status']}, not APPROVED."])
+    outline = msgspec.json.decode(syllabus["content"], type=SyllabusDoc)
+    approved, latest = slot_rows(items)
     problems: list[str] = []
+    missing: list[MissingSlot] = []
 
     def pick(kind: str, module: int, lesson: int | None, title: str) -> dict[str, Any] | None:
         row = approved.get((kind, module, lesson))
         if row is None:
-            state = latest_status.get((kind, module, lesson))
+            newest = latest.get((kind, module, lesson))
+            state = newest["status"] if newest else None
             reason = f"is {state.lower()}" if state else "was never generated"
             problems.append(f"{_describe(kind, module, lesson, title)} {reason}, not approved.")
+            missing.append(MissingSlot(kind=kind, module_index=module, lesson_index=lesson, title=title,
+                                       status=state, item_id=str(newest["id"]) if newest else None))
         return row
 
     modules: list[PackagedModule] = []
@@ -100,7 +122,7 @@ def build_package(syllabus: dict[str, Any], items: list[dict[str, Any]]) -> Buil
             project=msgspec.json.decode(project_row["content"], type=Project),
         ))
     if problems:
-        raise PackageIncomplete(problems)
+        raise PackageIncomplete(problems, missing)
 
     syllabus_generation = msgspec.json.decode(syllabus["generation"])
     package = CoursePackage(

@@ -12,7 +12,8 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 
-from app.errors import NotFound
+from app.authoring.routes import syllabus_detail
+from app.errors import Conflict, InvalidInput, NotFound
 from app.publishing import services
 from app.publishing.diff import diff_packages
 from app.web import inputs
@@ -38,9 +39,27 @@ async def packages(request: Request) -> Response:
 
 @post("/admin/syllabi/{syllabus_id:uuid}/publish", **ADMIN)
 async def publish(request: Request, syllabus_id: uuid.UUID) -> Response:
-    row = await services.publish_package(_tenant(request), syllabus_id, actor=actor_of(request))
+    try:
+        row = await services.publish_package(_tenant(request), syllabus_id, actor=actor_of(request))
+    except (InvalidInput, Conflict) as exc:
+        return await _publish_refused(request, syllabus_id, exc)
     flash(request, "success", f"Published version {row['version']} of {row['title']}.")
     return redirect(f"/admin/packages/{syllabus_id}")
+
+
+async def _publish_refused(request: Request, syllabus_id: uuid.UUID, exc: InvalidInput | Conflict) -> Response:
+    """Never a dead end: the publish panel again, with the reason in it and the links that lead on (what to
+    approve, what to revise), under the refusal's status code. htmx gets the panel alone."""
+    if request.htmx:
+        readiness = await services.publish_readiness(_tenant(request), syllabus_id)
+        return render(request, "publishing/_publish_panel.html", status_code=exc.status_code,
+                      readiness=readiness, publish_error=exc.message)
+    # The whole syllabus page, built by its own handler so it is the same page (whatever it shows
+    # besides this panel), with the refusal added.
+    page = await syllabus_detail.fn(request, syllabus_id)
+    page.context["publish_error"] = exc.message
+    page.status_code = exc.status_code
+    return page
 
 
 @get("/admin/packages/{syllabus_id:uuid}", **ADMIN)
@@ -73,14 +92,27 @@ async def archive_confirm(request: Request, package_id: uuid.UUID) -> Response:
     # A page of its own rather than a confirm() dialog: it works without JavaScript and can say exactly
     # what archiving does to the learners on this version.
     tenant = _tenant(request)
-    plan = await services.archive_plan(tenant, package_id)
+    try:
+        plan = await services.archive_plan(tenant, package_id)
+    except Conflict as exc:
+        return await _archive_refused(request, package_id, exc)
     return render(request, "publishing/archive.html", plan=plan,
                   package=await services.get_package_meta(tenant, package_id), nav="packages")
 
 
+async def _archive_refused(request: Request, package_id: uuid.UUID, exc: Conflict) -> Response:
+    """An archived version's archive page says so and leads back to the versions, instead of an error page."""
+    package = await services.get_package_meta(_tenant(request), package_id)
+    return render(request, "publishing/archive.html", status_code=exc.status_code, plan=None, package=package,
+                  archive_error=exc.message, nav="packages")
+
+
 @post("/admin/packages/{package_id:uuid}/archive", **ADMIN)
 async def archive(request: Request, package_id: uuid.UUID) -> Response:
-    plan = await services.archive_package(_tenant(request), package_id, actor=actor_of(request))
+    try:
+        plan = await services.archive_package(_tenant(request), package_id, actor=actor_of(request))
+    except Conflict as exc:
+        return await _archive_refused(request, package_id, exc)
     flash(request, "info", f"Version {plan.version} is archived; learners no longer see it. {_archive_outcome(plan)}")
     return redirect(f"/admin/packages/{plan.syllabus_id}")
 

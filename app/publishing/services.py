@@ -10,18 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from app.accounts.tables import User
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
-from app.authoring.tables import ContentItem, Syllabus
+from app.authoring.generation import item_doc
+from app.authoring.tables import ContentItem, ItemStatus, Syllabus, SyllabusStatus
 from app.db import engine
 from app.errors import Conflict, InvalidInput, NotFound
 from app.player import enrollments
-from app.publishing.builder import BuiltPackage, PackageIncomplete, build_package
+from app.publishing.builder import BuiltPackage, MissingSlot, PackageIncomplete, build_package, slot_rows
+from app.publishing.diff import ItemDiff, PackageDiff, compare_items, diff_packages
 from app.publishing.schemas import CoursePackage
 from app.publishing.tables import CoursePackageRow, PackageStatus
 
@@ -77,6 +79,143 @@ async def publish_package(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *, actor
                                                "content_hash": built.content_hash, "size_bytes": len(built.document),
                                                "learners_returned": len(returned)})
     return row
+
+
+# ---------------------------------------------------------------------------------------------
+# Before publishing: what stops it, and what would change (the publish panel)
+
+IN_PROGRESS = (ItemStatus.PENDING.value, ItemStatus.QUEUED.value, ItemStatus.GENERATING.value)
+STATUS_WORDS = {
+    "PENDING": "Waiting to be generated", "QUEUED": "Queued for generation", "GENERATING": "Generating",
+    "DRAFT": "Draft, waiting for review", "FAILED": "Generation failed", "BLOCKED": "Blocked by its lesson",
+    "REJECTED": "Rejected", "APPROVED": "Approved", "SUPERSEDED": "Replaced", None: "Never generated",
+}
+ReadinessState = Literal["not_approved", "not_generated", "generating", "unapproved", "first", "unchanged", "changed"]
+
+
+class SlotLink(msgspec.Struct, frozen=True, kw_only=True):
+    """One slot of the course someone has to act on: what it is, where it stands, where to go."""
+
+    kind: str  # "Lesson", "Quiz", "Project"
+    where: str  # "Module 2, lesson 1"
+    title: str
+    status: str | None  # the item's status code (for the badge's colour); None: never generated
+    status_words: str
+    url: str
+
+    @classmethod
+    def of(cls, syllabus_id: uuid.UUID, kind: str, module: int, lesson: int | None, title: str,
+           status: str | None, item_id: Any) -> SlotLink:
+        # An item links to its page; a slot with no item at all to the review queue of its module.
+        url = f"/admin/items/{item_id}" if item_id else f"/admin/review?syllabus={syllabus_id}&module={module}"
+        where = f"Module {module}, lesson {lesson}" if lesson is not None else f"Module {module} project"
+        return cls(kind=kind.capitalize(), where=where, title=title, status=status,
+                   status_words=STATUS_WORDS.get(status, status or ""), url=url)
+
+
+class PublishReadiness(msgspec.Struct, frozen=True, kw_only=True):
+    syllabus_id: uuid.UUID
+    state: ReadinessState
+    missing: list[SlotLink] = []  # unapproved slots that need a person (not the ones still generating)
+    in_progress: int = 0  # unapproved slots still being generated
+    waiting: list[SlotLink] = []  # newer revisions of approved slots, not approved yet: not in the next version
+    latest: dict[str, Any] | None = None  # the newest version (published or archived)
+    diff: PackageDiff | None = None  # the would-be version against the newest one
+
+    @property
+    def next_version(self) -> int:
+        return self.latest["version"] + 1 if self.latest else 1
+
+    @property
+    def can_publish(self) -> bool:
+        return self.state in ("first", "changed")
+
+
+def _missing_link(syllabus_id: uuid.UUID, slot: MissingSlot) -> SlotLink:
+    return SlotLink.of(syllabus_id, slot.kind, slot.module_index, slot.lesson_index, slot.title, slot.status,
+                       slot.item_id)
+
+
+async def publish_readiness(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> PublishReadiness:
+    """What publishing this syllabus now would do: refused (and why, per slot), nothing new, or the next
+    version and what changed since the newest one. The same build publish_package() makes, without storing."""
+    syllabus = await Syllabus.select().where((Syllabus.id == syllabus_id) & (Syllabus.tenant_id == tenant_id)).first()
+    if syllabus is None:
+        raise NotFound("No such syllabus in this workspace.")
+    if syllabus["status"] != SyllabusStatus.APPROVED.value:
+        return PublishReadiness(syllabus_id=syllabus_id, state="not_approved")
+    items = await ContentItem.select().where(
+        (ContentItem.syllabus_id == syllabus_id) & (ContentItem.tenant_id == tenant_id))
+    if not items:
+        return PublishReadiness(syllabus_id=syllabus_id, state="not_generated")
+    approved, latest = slot_rows(items)
+    waiting = [SlotLink.of(syllabus_id, row["kind"], row["module_index"], row["lesson_index"], row["title"],
+                           row["status"], row["id"])
+               for slot, row in sorted(latest.items(), key=lambda kv: _slot_order(kv[0]))
+               if slot in approved and row["status"] != ItemStatus.APPROVED.value]
+    versions = await list_versions(tenant_id, syllabus_id)
+    newest = versions[0] if versions else None
+    try:
+        built = build_package(syllabus, items)
+    except PackageIncomplete as exc:
+        in_progress = sum(1 for slot in exc.missing if slot.status in IN_PROGRESS)
+        return PublishReadiness(
+            syllabus_id=syllabus_id, state="generating" if in_progress else "unapproved", in_progress=in_progress,
+            missing=[_missing_link(syllabus_id, slot) for slot in exc.missing if slot.status not in IN_PROGRESS],
+            waiting=waiting, latest=newest)
+    if newest is None:
+        return PublishReadiness(syllabus_id=syllabus_id, state="first", waiting=waiting)
+    if newest["content_hash"] == built.content_hash:
+        return PublishReadiness(syllabus_id=syllabus_id, state="unchanged", latest=newest, waiting=waiting)
+    return PublishReadiness(syllabus_id=syllabus_id, state="changed", latest=newest, waiting=waiting,
+                            diff=diff_packages(await document_of(newest), built.package))
+
+
+def _slot_order(slot: tuple[str, int, int | None]) -> tuple[int, int, int]:
+    kind, module, lesson = slot
+    return module, lesson if lesson is not None else 10**6, ("LESSON", "QUIZ", "PROJECT").index(kind)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reviewing a new revision of an item: what changed since the version it replaces
+
+# The chain of items a revision replaced, newest first, back to (and including) the nearest approved one.
+_CHAIN_SQL = """
+WITH RECURSIVE chain AS (
+    SELECT id, supersedes_id, status, content, 1 AS depth FROM content_item WHERE id = {} AND tenant_id = {}
+  UNION ALL
+    SELECT c.id, c.supersedes_id, c.status, c.content, chain.depth + 1
+    FROM content_item c JOIN chain ON c.id = chain.supersedes_id
+    WHERE c.tenant_id = {} AND chain.status <> 'APPROVED' AND chain.depth < 50
+)
+SELECT id, status, content FROM chain ORDER BY depth
+"""
+
+
+class RevisionReview(msgspec.Struct, frozen=True, kw_only=True):
+    base_id: uuid.UUID  # the item compared against
+    base_status: str
+    diff: ItemDiff
+
+    @property
+    def against_approved(self) -> bool:
+        return self.base_status == ItemStatus.APPROVED.value
+
+
+async def revision_review(tenant_id: uuid.UUID, item: dict[str, Any]) -> RevisionReview | None:
+    """For an item that replaces another: the diff against the approved version it revises (the nearest
+    approved item it replaced), or else against the previous draft that had content. None for a first
+    draft, or while there is nothing to compare."""
+    if item["content"] is None or item["supersedes_id"] is None:
+        return None
+    chain = [row for row in await ContentItem.raw(_CHAIN_SQL, item["supersedes_id"], tenant_id, tenant_id)
+             if row["content"] is not None]
+    if not chain:
+        return None
+    base = next((row for row in chain if row["status"] == ItemStatus.APPROVED.value), chain[0])
+    old = item_doc({"kind": item["kind"], "content": base["content"]})
+    return RevisionReview(base_id=base["id"], base_status=base["status"],
+                          diff=compare_items(item["kind"], old, item_doc(item)))
 
 
 class ArchivePlan(msgspec.Struct, frozen=True):

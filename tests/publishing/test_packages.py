@@ -173,4 +173,5 @@ async def test_the_syllabus_page_offers_publishing(client, personas):
     await client.login(personas.admin.email)
     syllabus, _package = await published_course(client)
     page = await client.get(f"/admin/syllabi/{syllabus['id']}")
-    assert "Publish a new version" in page.text and "Version 1 was published" in page.text
+    # Nothing changed since: no publish button, a way to revise instead (tests/publishing/test_publish_panel.py).
+    assert "Nothing changed since version 1" in page.text and "Publish version 2" not in page.text
