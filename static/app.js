@@ -1,5 +1,14 @@
-// Coursewright's own small script: error toasts for failed htmx requests and form confirmations.
-// The CSRF token reaches htmx requests through hx-headers on <body>.
+// Coursewright's own small script: errors of htmx requests where they happen, form confirmations,
+// selections and keyboard shortcuts. The CSRF token reaches htmx requests through hx-headers on <body>.
+//
+// Errors of htmx requests, one approach everywhere: the server answers a 4xx/5xx with its message as
+// escaped text (app/web/errors.py) and never re-targets anything; this script decides where it goes.
+// A request made from inside a form shows the message in that form: in the element named by the
+// form's data-error-target, else in its first <p class="form-error" role="alert"> (created at the top
+// of the form when missing), which is then focused. Nothing the person typed or ticked is touched:
+// forms are never reset on error, except those that opt in with data-reset-on-error (the roster's role
+// select snaps back to the role the server kept). A request from outside any form gets a toast.
+// (A handler that re-renders its own form with a 200 (the invitation form) needs none of this.)
 (function () {
   "use strict";
 
@@ -24,13 +33,53 @@
     return text.trim() || xhr.statusText || "Request failed";
   }
 
+  function formOf(elt) {
+    if (!elt || !elt.closest) return null;
+    return elt.form || elt.closest("form");
+  }
+
+  function errorBox(form) {
+    var named = form.getAttribute("data-error-target");
+    var box = named ? document.getElementById(named) : form.querySelector(".form-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "form-error";
+      box.setAttribute("role", "alert");
+      form.insertBefore(box, form.firstChild);
+    }
+    return box;
+  }
+
+  function showFormError(form, message) {
+    var box = errorBox(form);
+    box.textContent = message;
+    box.hidden = false;
+    box.setAttribute("tabindex", "-1");
+    box.focus({ preventScroll: false });
+  }
+
   document.addEventListener("htmx:responseError", function (evt) {
     var xhr = evt.detail.xhr;
-    toast(xhr.status + " · " + errorText(xhr).slice(0, 300));
-    // htmx leaves the page as it was; put a form's fields back so they match the server's state
-    // (e.g. a role select after a refused role change).
-    var form = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest("form");
-    if (form) form.reset();
+    var message = errorText(xhr).slice(0, 500);
+    var form = formOf(evt.detail.elt);
+    if (!form) {
+      toast(xhr.status + " · " + message);
+      return;
+    }
+    if (form.hasAttribute("data-reset-on-error")) form.reset();
+    showFormError(form, message);
+  });
+
+  // A new attempt from the form clears the message of the last one.
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var form = formOf(evt.detail.elt);
+    if (!form) return;
+    var named = form.getAttribute("data-error-target");
+    var box = named ? document.getElementById(named) : form.querySelector(".form-error");
+    if (box && box.textContent) {
+      box.hidden = true;
+      box.textContent = "";
+    }
   });
 
   document.addEventListener("htmx:sendError", function () {
@@ -60,10 +109,91 @@
     if (link) link.click();
   });
 
+  // Confirmations: data-confirm on the button that submits, else on the form. "{n}" and "{items}" count
+  // the ticked checkboxes named by the form's data-count ("Approve 12 items?"); with none ticked there is
+  // nothing to confirm and the server says what is missing. Capture phase, before htmx's own submit
+  // listener on the form: a "no" stops the event there as well as the plain submission.
+  function tickedCount(form) {
+    var name = form.getAttribute("data-count");
+    return name ? form.querySelectorAll('input[type="checkbox"][name="' + name + '"]:checked').length : 0;
+  }
+
   document.addEventListener("submit", function (evt) {
-    var message = evt.target.getAttribute && evt.target.getAttribute("data-confirm");
-    if (message && !window.confirm(message)) evt.preventDefault();
+    var form = evt.target;
+    if (!form.getAttribute) return;
+    var button = evt.submitter;
+    var message = (button && button.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+    if (!message) return;
+    if (message.indexOf("{n}") >= 0) {
+      var n = tickedCount(form);
+      if (n === 0) return;
+      message = message.replace("{n}", n).replace("{items}", n === 1 ? "item" : "items");
+    }
+    if (!window.confirm(message)) {
+      evt.preventDefault();
+      evt.stopPropagation();
+    }
   }, true);
+
+  // Selections (the review queue's bulk form): a [data-select-all] checkbox ticks every checkbox the form's
+  // data-count names, and [data-selected-count] says how many are ticked.
+  function showSelection(form) {
+    var name = form.getAttribute("data-count");
+    var boxes = form.querySelectorAll('input[type="checkbox"][name="' + name + '"]');
+    var ticked = tickedCount(form);
+    var all = form.querySelector("[data-select-all]");
+    if (all) {
+      all.checked = boxes.length > 0 && ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+    var label = form.querySelector("[data-selected-count]");
+    if (label) label.textContent = ticked + " selected";
+  }
+
+  document.addEventListener("change", function (evt) {
+    var box = evt.target;
+    var form = box.type === "checkbox" && box.form;
+    if (!form || !form.getAttribute("data-count")) return;
+    if (box.hasAttribute("data-select-all")) {
+      var name = form.getAttribute("data-count");
+      form.querySelectorAll('input[type="checkbox"][name="' + name + '"]').forEach(function (each) {
+        each.checked = box.checked;
+      });
+    }
+    showSelection(form);
+  });
+
+  // Keyboard shortcuts (the item review page documents them in a <details data-shortcuts-help>): a letter
+  // clicks the element marked data-shortcut="<letter>", or focuses it when it is a field; "?" shows or
+  // hides the list. Never while typing in a field or with a modifier key, never twice for one page.
+  var leaving = false;
+  document.addEventListener("keydown", function (evt) {
+    if (evt.altKey || evt.ctrlKey || evt.metaKey || evt.repeat || leaving) return;
+    var active = document.activeElement;
+    if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
+    if (evt.key === "?") {
+      var help = document.querySelector("[data-shortcuts-help]");
+      if (help) {
+        help.open = !help.open;
+        evt.preventDefault();
+      }
+      return;
+    }
+    if (evt.shiftKey || !/^[a-z]$/.test(evt.key)) return;
+    var target = document.querySelector('[data-shortcut="' + evt.key + '"]');
+    if (!target) return;
+    evt.preventDefault();
+    if (/^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) {
+      target.focus();
+      return;
+    }
+    if (target.tagName === "A" || target.type === "submit") {
+      leaving = true;  // a held or repeated key must not approve twice while the next page loads
+      setTimeout(function () { leaving = false; }, 3000);
+    }
+    target.click();
+  });
+  window.addEventListener("pageshow", function () { leaving = false; });
 
   // ---- H6: learner reader and roster ------------------------------------------------------------
   // After htmx swaps another lesson into the reader, move focus to its heading (an h1 with tabindex="-1")

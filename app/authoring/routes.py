@@ -16,6 +16,8 @@ from litestar.params import Body
 from app.authoring import services
 from app.authoring.schemas import (
     COMMON_CONSTRAINTS,
+    ApproveForm,
+    BulkReviewForm,
     CourseBriefForm,
     InstructionForm,
     NoteForm,
@@ -56,12 +58,13 @@ async def courses(request: Request) -> Response:
                   nav="courses")
 
 
-def _brief_form(request: Request, form: CourseBriefForm | None = None, error: str | None = None,
+def _brief_form(request: Request, form: CourseBriefForm | None = None, error: InvalidInput | None = None,
                 status_code: int = 200, course: dict | None = None) -> Response:
-    """The brief form: a new course, or (with `course`) the brief of an existing one to draft again."""
+    """The brief form: a new course, or (with `course`) the brief of an existing one to draft again. A
+    field's problem (services.InvalidField) is shown beside that field."""
     return render(request, "authoring/new_course.html", status_code=status_code, form=form or CourseBriefForm(),
-                  error=error, levels=LEVELS, styles=STYLES, common_constraints=COMMON_CONSTRAINTS, course=course,
-                  nav="courses")
+                  error=error.message if error else None, problem=getattr(error, "problem", None), levels=LEVELS,
+                  styles=STYLES, common_constraints=COMMON_CONSTRAINTS, course=course, nav="courses")
 
 
 @get("/admin/courses/new", **ADMIN)
@@ -74,7 +77,7 @@ async def create_course(request: Request, data: Annotated[CourseBriefForm, Form]
     try:
         brief = services.parse_brief(data.as_brief_data())
     except InvalidInput as exc:
-        return _brief_form(request, data, exc.message, status_code=400)
+        return _brief_form(request, data, exc, status_code=400)
     run = await services.request_course(_tenant(request), brief, actor=actor_of(request))
     return redirect(f"/admin/runs/{run['id']}")
 
@@ -101,7 +104,7 @@ async def update_brief(request: Request, course_id: uuid.UUID, data: Annotated[C
         brief = services.parse_brief(data.as_brief_data())
         run = await services.update_brief(_tenant(request), course_id, brief, actor=actor_of(request))
     except (InvalidInput, Conflict) as exc:
-        return _brief_form(request, data, exc.message, status_code=exc.status_code, course=course)
+        return _brief_form(request, data, exc, status_code=exc.status_code, course=course)
     return redirect(f"/admin/runs/{run['id']}")
 
 
@@ -207,21 +210,51 @@ def _filters(syllabus: str, module: str, kind: str, status: str) -> services.Ite
         raise InvalidInput("Choose a module number from the list.")
     if kind and kind not in ItemKind.__members__:
         raise InvalidInput(f"Unknown content type {kind!r}.")
-    if status and status not in ItemStatus.__members__:
+    if status and status != "ALL" and status not in ItemStatus.__members__:
         raise InvalidInput(f"Unknown status {status!r}.")
+    # The queue opens on what waits for review; "ALL" asks for every status but superseded.
     return services.ItemFilter(syllabus_id=syllabus_id, module_index=module_index, kind=kind or None,
-                               status=status or None)
+                               status=None if status == "ALL" else status or ItemStatus.DRAFT.value)
+
+
+def _page_number(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= inputs.INT4_MAX:
+        return 1
+    return int(raw)
+
+
+async def _review_page(request: Request, filters: services.ItemFilter, page: int, *, status_code: int = 200,
+                       **context: object) -> Response:
+    tenant = _tenant(request)
+    return render(request, "authoring/review.html", partial="authoring/_review_table.html", status_code=status_code,
+                  result=await services.list_items(tenant, filters, page), filters=filters,
+                  counts=await services.status_counts(tenant, filters),
+                  syllabi=await services.reviewable_syllabi(tenant), kinds=list(ItemKind),
+                  statuses=list(ItemStatus), nav="review", **context)
 
 
 @get("/admin/review", **ADMIN)
 async def review_queue(request: Request, syllabus: inputs.QueryLine(64) = "", module: inputs.QueryLine(16) = "",
-                       kind: inputs.QueryLine(16) = "", status: inputs.QueryLine(16) = "") -> Response:
-    tenant = _tenant(request)
-    filters = _filters(syllabus, module, kind, status)
-    return render(request, "authoring/review.html", partial="authoring/_review_table.html",
-                  items=await services.list_items(tenant, filters), filters=filters,
-                  syllabi=await services.reviewable_syllabi(tenant), kinds=list(ItemKind),
-                  statuses=list(ItemStatus), nav="review")
+                       kind: inputs.QueryLine(16) = "", status: inputs.QueryLine(16) = "",
+                       page: inputs.Int4Query(ge=1) = 1) -> Response:
+    return await _review_page(request, _filters(syllabus, module, kind, status), page)
+
+
+@post("/admin/review/bulk", **ADMIN)
+async def bulk_review(request: Request, data: Annotated[BulkReviewForm, Form]) -> Response:
+    filters, page = _filters(data.syllabus, data.module, data.kind, data.status), _page_number(data.page)
+    try:
+        outcome = await services.review_items(_tenant(request), data.action, data.ids, data.note,
+                                              actor=actor_of(request))
+    except InvalidInput as exc:
+        if request.htmx:
+            raise  # app.js shows the message inside the bulk form; the selection and the note stay as they are
+        return await _review_page(request, filters, page, status_code=400, bulk_error=exc.message,
+                                  selected=set(data.ids), note=data.note)
+    if request.htmx:
+        return await _review_page(request, filters, page, bulk_notice=outcome.summary(), bulk_ok=bool(outcome.done))
+    flash(request, "success" if outcome.done else "warning", outcome.summary())
+    return redirect(f"/admin/review?{filters.query(page)}")
 
 
 @get("/admin/items/{item_id:uuid}", **ADMIN)
@@ -233,7 +266,7 @@ async def item_detail(request: Request, item_id: uuid.UUID) -> Response:
                   blockers=await services.blocking_lessons(item),
                   generation=msgspec.json.decode(item["generation"]) if item["generation"] else None,
                   syllabus=syllabus, course=await services.get_course(tenant, syllabus["course_id"]),
-                  revision=await publishing.revision_review(tenant, item),
+                  review=await services.review_position(item), revision=await publishing.revision_review(tenant, item),
                   nav="review")
 
 
@@ -246,10 +279,20 @@ async def item_json(request: Request, item_id: uuid.UUID) -> Response:
 
 
 @post("/admin/items/{item_id:uuid}/approve", **ADMIN)
-async def approve_item(request: Request, item_id: uuid.UUID, data: Annotated[NoteForm, Form]) -> Response:
-    item = await services.approve_item(_tenant(request), item_id, data.note, actor=actor_of(request))
-    flash(request, "success", f"Approved: {item['title']}.")
-    return redirect(f"/admin/items/{item_id}")
+async def approve_item(request: Request, item_id: uuid.UUID, data: Annotated[ApproveForm, Form]) -> Response:
+    """Approve, then stay on the item, or ("Approve and next") open the next draft of the course."""
+    tenant = _tenant(request)
+    item = await services.approve_item(tenant, item_id, data.note, actor=actor_of(request))
+    if data.then != "next":
+        flash(request, "success", f"Approved: {item['title']}.")
+        return redirect(f"/admin/items/{item_id}")
+    following = (await services.review_position(item)).next
+    if following is None:
+        course = await services.course_of(tenant, item)
+        flash(request, "success", f"Approved: {item['title']}. Nothing left to review in {course['title']}.")
+        return redirect(f"/admin/review?{services.ItemFilter(syllabus_id=item['syllabus_id']).query()}")
+    flash(request, "success", f"Approved: {item['title']}. Next: {following['title']}.")
+    return redirect(f"/admin/items/{following['id']}")
 
 
 @post("/admin/items/{item_id:uuid}/reject", **ADMIN)
@@ -281,5 +324,5 @@ ROUTES = [
     courses, new_course, create_course, course_detail, edit_brief, update_brief, run_detail, retry_run,
     regenerate_failed, syllabus_detail, syllabus_json,
     approve_syllabus, reject_syllabus, regenerate_syllabus, generate_content, approve_module, review_queue,
-    item_detail, item_json, approve_item, reject_item, regenerate_item, ai_usage,
+    bulk_review, item_detail, item_json, approve_item, reject_item, regenerate_item, ai_usage,
 ]

@@ -198,3 +198,26 @@ class ReasonForm(msgspec.Struct):
 
 class InstructionForm(msgspec.Struct):
     instruction: inputs.Text() = ""
+
+
+class ApproveForm(msgspec.Struct):
+    note: inputs.Text() = ""
+    then: inputs.Line(16) = ""  # "next": open the next item waiting for review afterwards
+
+
+class BulkReviewForm(msgspec.Struct):
+    """The review queue's bulk bar. The queue's filters ride along, so the answer shows the same page."""
+
+    action: inputs.Line(16) = ""  # approve | reject
+    # A generous bound for the form parser only; the service allows services.BULK_LIMIT and says so.
+    item_ids: Annotated[list[inputs.UUIDText], Meta(max_length=1000)] | inputs.UUIDText = []
+    note: inputs.Text() = ""  # the approval note, or the reason to reject
+    syllabus: inputs.UUIDText = ""
+    module: inputs.Line(16) = ""
+    kind: inputs.Line(16) = ""
+    status: inputs.Line(16) = ""
+    page: inputs.Line(16) = ""
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.item_ids] if isinstance(self.item_ids, str) else list(self.item_ids)

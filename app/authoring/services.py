@@ -9,11 +9,14 @@ must change exactly one row; PostgreSQL triggers are the backstop (see app/autho
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 import structlog
+from piccolo.query.methods.select import Count
 
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
@@ -40,6 +43,7 @@ from app.authoring.tables import (
 )
 from app.db import engine
 from app.errors import Conflict, InvalidInput, NotFound
+from app.web.inputs import FieldProblem, explain_validation
 
 log = structlog.get_logger(__name__)
 
@@ -97,12 +101,30 @@ async def get_item(tenant_id: uuid.UUID, item_id: uuid.UUID) -> dict[str, Any]:
 # Courses and syllabus drafts
 
 
+class InvalidField(InvalidInput):
+    """InvalidInput about one field of a form: the page shows `problem.message` beside that field."""
+
+    def __init__(self, problem: FieldProblem) -> None:
+        super().__init__(f"{problem}.")
+        self.problem = problem
+
+
+# The brief form's labels, so a message names the field as the form does.
+BRIEF_LABELS = {"title": "Course title", "audience": "Target audience", "level": "Skill level",
+                "time_budget_hours": "Time budget (hours)", "teaching_style": "Teaching style",
+                "constraints": "Constraint"}
+
+
 def parse_brief(data: dict[str, Any]) -> CourseBrief:
-    """The admin's form -> a validated CourseBrief, or InvalidInput naming the field."""
+    """The admin's form -> a validated CourseBrief, or InvalidField naming the field in words."""
     try:
         return msgspec.convert(data, type=CourseBrief, strict=False)
     except msgspec.ValidationError as exc:
-        raise InvalidInput(f"Check the course brief: {exc}.") from None
+        problem = explain_validation(exc, BRIEF_LABELS)
+        # The choices are <select>s: an unknown value means a stale or hand-made form, not a typo.
+        message = "must be one of the choices in the list" if problem.message.startswith("Invalid enum") \
+            else re.sub(r"(\d)\.0\b", r"\1", problem.message)
+        raise InvalidField(FieldProblem(problem.field, problem.label, message)) from None
 
 
 async def request_course(tenant_id: uuid.UUID, brief: CourseBrief, *, actor: Actor,
@@ -126,7 +148,8 @@ async def regenerate_syllabus(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, inst
     instruction = _clean_text(instruction, "The instruction", required=True)
     syllabus = await get_syllabus(tenant_id, syllabus_id)
     if syllabus["status"] not in (SyllabusStatus.DRAFT, SyllabusStatus.REJECTED):
-        raise Conflict(f"Only a draft or rejected syllabus can be redrafted; this one is {syllabus['status']}.")
+        raise Conflict("Only a draft or rejected syllabus can be redrafted; this one is "
+                       f"{syllabus['status'].lower()}.")
     run = await _insert_run(tenant_id, syllabus["course_id"], RunKind.SYLLABUS, actor=actor, total=1,
                             source_id=syllabus_id, instruction=instruction)
     await generation.wake_syllabus_run(run["id"], run["queued_at"])
@@ -198,7 +221,7 @@ async def approve_syllabus(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, note: s
         Syllabus.approved_at: _now(), Syllabus.approval_note: note, Syllabus.approved_hash: syllabus["content_hash"],
     }).where((Syllabus.id == syllabus_id) & (Syllabus.status == SyllabusStatus.DRAFT.value)).returning(Syllabus.id)
     if len(changed) != 1:
-        raise Conflict(f"Only a draft can be approved; this syllabus is {syllabus['status']}.")
+        raise Conflict(f"Only a draft can be approved; this syllabus is {syllabus['status'].lower()}.")
     await audit(AuditAction.SYLLABUS_APPROVED, actor=actor, tenant_id=tenant_id, entity_type="syllabus",
                 entity_id=syllabus_id, metadata={"content_hash": syllabus["content_hash"], "note": note})
     return await get_syllabus(tenant_id, syllabus_id)
@@ -213,7 +236,7 @@ async def reject_syllabus(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, reason: 
         Syllabus.rejected_at: _now(), Syllabus.rejection_reason: reason,
     }).where((Syllabus.id == syllabus_id) & (Syllabus.status == SyllabusStatus.DRAFT.value)).returning(Syllabus.id)
     if len(changed) != 1:
-        raise Conflict(f"Only a draft can be rejected; this syllabus is {syllabus['status']}.")
+        raise Conflict(f"Only a draft can be rejected; this syllabus is {syllabus['status'].lower()}.")
     await audit(AuditAction.SYLLABUS_REJECTED, actor=actor, tenant_id=tenant_id, entity_type="syllabus",
                 entity_id=syllabus_id, metadata={"reason": reason})
     return await get_syllabus(tenant_id, syllabus_id)
@@ -271,7 +294,7 @@ async def approve_item(tenant_id: uuid.UUID, item_id: uuid.UUID, note: str | Non
         ContentItem.approved_hash: item["content_hash"],
     }).where((ContentItem.id == item_id) & (ContentItem.status == ItemStatus.DRAFT.value)).returning(ContentItem.id)
     if len(changed) != 1:
-        raise Conflict(f"Only a draft can be approved; this item is {item['status']}.")
+        raise Conflict(f"Only a draft can be approved; this item is {item['status'].lower()}.")
     await audit(AuditAction.CONTENT_APPROVED, actor=actor, tenant_id=tenant_id, entity_type="content_item",
                 entity_id=item_id, metadata={"kind": item["kind"], "content_hash": item["content_hash"], "note": note})
     return await get_item(tenant_id, item_id)
@@ -285,7 +308,7 @@ async def reject_item(tenant_id: uuid.UUID, item_id: uuid.UUID, reason: str, *, 
         ContentItem.rejected_at: _now(), ContentItem.rejection_reason: reason,
     }).where((ContentItem.id == item_id) & (ContentItem.status == ItemStatus.DRAFT.value)).returning(ContentItem.id)
     if len(changed) != 1:
-        raise Conflict(f"Only a draft can be rejected; this item is {item['status']}.")
+        raise Conflict(f"Only a draft can be rejected; this item is {item['status'].lower()}.")
     await audit(AuditAction.CONTENT_REJECTED, actor=actor, tenant_id=tenant_id, entity_type="content_item",
                 entity_id=item_id, metadata={"kind": item["kind"], "reason": reason})
     return await get_item(tenant_id, item_id)
@@ -406,6 +429,122 @@ async def approve_module(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, module_in
 
 
 # ---------------------------------------------------------------------------------------------
+# Review at speed: many items at once, and the next item waiting
+
+
+BULK_LIMIT = 200
+
+
+class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    verb: str  # "Approved" or "Rejected"
+    done: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]  # changed by someone else meanwhile (approved, rejected, regenerated)
+
+    def summary(self) -> str:
+        text = f"{self.verb} {len(self.done)}" if self.done else f"Nothing {self.verb.lower()}"
+        if self.skipped:
+            titles = ", ".join(item["title"] for item in self.skipped[:5])
+            more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            text += f"; {len(self.skipped)} had already changed: {titles}{more}"
+        return text + "."
+
+
+async def review_items(tenant_id: uuid.UUID, action: str, raw_ids: list[str], note: str | None, *,
+                       actor: Actor) -> BulkOutcome:
+    """The review queue's bulk bar: approve or reject the selected items (`note` is the reason to reject)."""
+    if action == "approve":
+        return await approve_items(tenant_id, _parse_ids(raw_ids), note, actor=actor)
+    if action == "reject":
+        return await reject_items(tenant_id, _parse_ids(raw_ids), note, actor=actor)
+    raise InvalidInput("Choose “Approve selected” or “Reject selected”.")
+
+
+async def approve_items(tenant_id: uuid.UUID, item_ids: list[uuid.UUID], note: str | None, *,
+                        actor: Actor) -> BulkOutcome:
+    """Each item through approve_item (its own compare-and-set and audit row); items that are no longer
+    drafts are skipped and reported, not an error: a colleague got there first."""
+    items = await _selected_items(tenant_id, item_ids, "approve")
+    note = _clean_text(note, "The note")
+    return await _each(items, "Approved", lambda item: approve_item(tenant_id, item["id"], note, actor=actor))
+
+
+async def reject_items(tenant_id: uuid.UUID, item_ids: list[uuid.UUID], reason: str | None, *,
+                       actor: Actor) -> BulkOutcome:
+    items = await _selected_items(tenant_id, item_ids, "reject")
+    if not (reason or "").strip():
+        raise InvalidInput("Rejecting needs a reason: type it in the note field; it is recorded for every "
+                           "selected item.")
+    reason = _clean_text(reason, "The reason")
+    return await _each(items, "Rejected", lambda item: reject_item(tenant_id, item["id"], reason, actor=actor))
+
+
+def _parse_ids(raw_ids: list[str]) -> list[uuid.UUID]:
+    try:
+        return list(dict.fromkeys(uuid.UUID(raw) for raw in raw_ids))
+    except ValueError:
+        raise InvalidInput("The selection contains something that is not an item; reload the page and "
+                           "select again.") from None
+
+
+async def _selected_items(tenant_id: uuid.UUID, item_ids: list[uuid.UUID], verb: str) -> list[dict[str, Any]]:
+    """All of the selected items, in the order given, or InvalidInput before anything changes."""
+    if not item_ids:
+        raise InvalidInput(f"Select the items to {verb} first: tick their boxes in the table.")
+    if len(item_ids) > BULK_LIMIT:
+        raise InvalidInput(f"Select at most {BULK_LIMIT} items at a time; {len(item_ids)} were sent.")
+    rows = await ContentItem.select(ContentItem.id, ContentItem.title).where(
+        ContentItem.id.is_in(item_ids) & (ContentItem.tenant_id == tenant_id))
+    by_id = {row["id"]: row for row in rows}
+    if len(by_id) != len(item_ids):
+        raise InvalidInput("Some of the selected items are not in this workspace; reload the page and select again.")
+    return [by_id[item_id] for item_id in item_ids]
+
+
+async def _each(items: list[dict[str, Any]], verb: str, transition: Any) -> BulkOutcome:
+    done, skipped = [], []
+    for item in items:
+        try:
+            done.append(await transition(item))
+        except Conflict:
+            skipped.append(item)
+    return BulkOutcome(verb=verb, done=done, skipped=skipped)
+
+
+class ReviewPosition(msgspec.Struct, frozen=True, kw_only=True):
+    """Where an item stands among the drafts of its course, in queue order."""
+
+    waiting: int  # drafts in the course, this item included if it is one
+    position: int | None  # this item's place among them (None: it is not a draft)
+    next: dict[str, Any] | None  # the next other draft, wrapping to the start
+    previous: dict[str, Any] | None
+
+
+def _queue_key(row: dict[str, Any]) -> tuple:
+    # The review queue's order within a course (list_items): module, kind, lesson (a project has none).
+    return row["module_index"], row["kind"], row["lesson_index"] or 0
+
+
+async def review_position(item: dict[str, Any]) -> ReviewPosition:
+    """The drafts around `item` in its course, for "Approve and next", "Skip" and the j/k shortcuts. One
+    query: a course has at most a few hundred items, and only the drafts' keys are read."""
+    drafts = sorted(await ContentItem.select(
+        ContentItem.id, ContentItem.title, ContentItem.kind, ContentItem.module_index, ContentItem.lesson_index,
+    ).where((ContentItem.syllabus_id == item["syllabus_id"]) & (ContentItem.tenant_id == item["tenant_id"])
+            & (ContentItem.status == ItemStatus.DRAFT.value)), key=_queue_key)
+    key = _queue_key(item)
+    before = [row for row in drafts if row["id"] != item["id"] and _queue_key(row) <= key]
+    after = [row for row in drafts if row["id"] != item["id"] and _queue_key(row) > key]
+    is_draft = any(row["id"] == item["id"] for row in drafts)
+    return ReviewPosition(waiting=len(drafts), position=len(before) + 1 if is_draft else None,
+                          next=(after + before)[0] if after or before else None,
+                          previous=(after + before)[-1] if after or before else None)
+
+
+async def course_of(tenant_id: uuid.UUID, item: dict[str, Any]) -> dict[str, Any]:
+    return await get_course(tenant_id, (await get_syllabus(tenant_id, item["syllabus_id"]))["course_id"])
+
+
+# ---------------------------------------------------------------------------------------------
 # Queries for the admin pages
 
 
@@ -460,17 +599,39 @@ class ItemFilter(msgspec.Struct, frozen=True, kw_only=True):
     syllabus_id: uuid.UUID | None = None
     module_index: int | None = None
     kind: str | None = None
-    status: str | None = None
+    status: str | None = ItemStatus.DRAFT.value  # None: every status but superseded
+
+    def query(self, page: int | None = None, *, status: str | None = None) -> str:
+        """The queue's URL query for these filters (status "ALL" for none), to keep them in links; `status`
+        overrides the status filter."""
+        pairs = [("syllabus", self.syllabus_id or ""), ("module", self.module_index or ""), ("kind", self.kind or ""),
+                 ("status", status or self.status or "ALL")]
+        return urlencode(pairs + ([("page", page)] if page else []))
 
 
-async def list_items(tenant_id: uuid.UUID, filters: ItemFilter, limit: int = 200) -> list[dict[str, Any]]:
-    query = ContentItem.select(
-        ContentItem.id, ContentItem.syllabus_id, ContentItem.kind, ContentItem.module_index, ContentItem.lesson_index,
-        ContentItem.title, ContentItem.status, ContentItem.error, ContentItem.waiting_for, ContentItem.created_at,
-        ContentItem.generated_at,
-        ContentItem.approved_at,
-    ).where(ContentItem.tenant_id == tenant_id)
-    if filters.status:
+PAGE_SIZE = 50
+
+
+class ItemPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of the review queue: `items` are rows first..last of `total`."""
+
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * PAGE_SIZE + 1 if self.items else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.items) - 1 if self.items else 0
+
+
+def _filtered(query: Any, tenant_id: uuid.UUID, filters: ItemFilter, *, by_status: bool = True) -> Any:
+    query = query.where(ContentItem.tenant_id == tenant_id)
+    if by_status and filters.status:
         query = query.where(ContentItem.status == filters.status)
     else:
         query = query.where(ContentItem.status != ItemStatus.SUPERSEDED.value)
@@ -480,8 +641,31 @@ async def list_items(tenant_id: uuid.UUID, filters: ItemFilter, limit: int = 200
         query = query.where(ContentItem.module_index == filters.module_index)
     if filters.kind:
         query = query.where(ContentItem.kind == filters.kind)
-    return await query.order_by(ContentItem.syllabus_id).order_by(ContentItem.module_index).order_by(
-        ContentItem.kind).order_by(ContentItem.lesson_index).limit(limit)
+    return query
+
+
+async def list_items(tenant_id: uuid.UUID, filters: ItemFilter, page: int = 1) -> ItemPage:
+    """A page of the queue in queue order (course, module, kind, lesson). A page past the end shows the last
+    one: a bookmarked page 5 of a queue that has since shrunk still shows what is left."""
+    total = await _filtered(ContentItem.count(), tenant_id, filters)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    query = _filtered(ContentItem.select(
+        ContentItem.id, ContentItem.syllabus_id, ContentItem.kind, ContentItem.module_index, ContentItem.lesson_index,
+        ContentItem.title, ContentItem.status, ContentItem.error, ContentItem.waiting_for, ContentItem.created_at,
+        ContentItem.generated_at, ContentItem.approved_at,
+    ), tenant_id, filters)
+    items = await query.order_by(ContentItem.syllabus_id).order_by(ContentItem.module_index).order_by(
+        ContentItem.kind).order_by(ContentItem.lesson_index).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    return ItemPage(items=items, total=total, page=page, pages=pages)
+
+
+async def status_counts(tenant_id: uuid.UUID, filters: ItemFilter) -> dict[str, int]:
+    """How many items of each status match the other filters ("Waiting for review (12)"), "ALL" for all."""
+    rows = await _filtered(ContentItem.select(ContentItem.status, Count()), tenant_id, filters,
+                           by_status=False).group_by(ContentItem.status)
+    counts = {row["status"]: row["count"] for row in rows}
+    return {**counts, "ALL": sum(counts.values())}
 
 
 async def review_counts(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> dict[int, dict[str, int]]:

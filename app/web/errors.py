@@ -1,5 +1,9 @@
-"""Error responses: a styled page for browsers, a short escaped HTML text for HTMX (shown as a toast),
-JSON for /api.
+"""Error responses: a styled page for browsers, a short escaped HTML text for HTMX (static/app.js shows it
+in the form that sent the request, or as a toast), JSON for /api.
+
+A plain form post refused with 400 or 409 goes back to the page it came from with the message (see
+`_back_with_message`); every other error page links back to where the person came from, when that is a
+page of ours, and to the nearest page above the failed address, never only to the start page.
 
 Unhandled errors are logged once with their trace and request id; the page shows only the id. A database
 that cannot be reached (a restart, a failover) is a 503 with Retry-After, not a 500: the request was fine
@@ -13,7 +17,7 @@ import traceback
 from html import escape
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import asyncpg
 import structlog
@@ -25,7 +29,7 @@ from app.db import DB_UNAVAILABLE
 from app.errors import DomainError, Throttled, Unavailable
 from app.web.inputs import describe_problem
 from app.web.requests import request_id
-from app.web.templating import redirect, render
+from app.web.templating import flash, redirect, render
 
 log = structlog.get_logger("coursewright.errors")
 
@@ -64,12 +68,98 @@ def error_response(request: Request, status: int, message: str, headers: dict[st
         body = {"error": message, "status": status, "request_id": rid, "detail": message, "status_code": status}
         return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
     if request.headers.get("hx-request") == "true":
-        # htmx does not swap error responses; static/app.js shows this text in a toast instead (as text,
-        # never as markup). Escaped, because messages can echo input and a browser opening this URL
-        # directly would render it.
+        # htmx does not swap error responses; static/app.js shows this text inside the form that sent the
+        # request, or in a toast (as text, never as markup). Escaped, because messages can echo input and a
+        # browser opening this URL directly would render it.
         return Response(escape(message), status_code=status, headers=headers, media_type=MediaType.HTML)
+    if back := _back_with_message(request, status, message):
+        return back
+    came_from = _came_from(request)
     return render(request, "errors/error.html", status_code=status, headers=headers,
-                  status=status, title=title or TITLES.get(status, "Error"), message=message)
+                  status=status, title=title or TITLES.get(status, "Error"), message=message,
+                  back=_link(came_from) if came_from and came_from != _here(request) else None,
+                  nearest=_link(_nearest_page(request, came_from)))
+
+
+# Statuses a plain form post goes back with: bad input (400) and a state that moved on (409: approve twice,
+# generate content twice, retry a run that did not fail). The page the person acted on shows the message
+# and everything it offers to move on (Post/Redirect/Get), instead of an error page. Not for 403/404/429
+# (the previous page cannot fix those, and 429 must keep its Retry-After), nor 5xx (its status matters to
+# monitoring), nor GET (the page that failed is the one asked for: going "back" to it would loop).
+BACK_WITH_MESSAGE = {400, 409}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _back_with_message(request: Request, status: int, message: str) -> Response | None:
+    if request.method != "POST" or status not in BACK_WITH_MESSAGE:
+        return None
+    target = _came_from(request)
+    if target is None or urlsplit(target).path == request.url.path:
+        return None  # no page of ours to go back to (or only to this address): the error page instead
+    flash(request, "error", message)
+    return redirect(target)
+
+
+def _came_from(request: Request) -> str | None:
+    """The page of this site the request came from (path and query, from the Referer), or None. Only the
+    same host: a Referer is sent by the browser, but a link to another site must never be followed or
+    offered, and a path with control characters would end up in a Location header."""
+    referer = request.headers.get("referer", "")
+    if not referer or len(referer) > 2000:
+        return None
+    try:
+        parts = urlsplit(referer)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.netloc != request.headers.get("host"):
+        return None
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or _CONTROL.search(target):
+        return None
+    return target
+
+
+def _here(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _nearest_page(request: Request, came_from: str | None) -> str | None:
+    """The closest page above the failed address that exists (`/admin/items/<id>` for a refused
+    `/admin/items/<id>/approve`), other than the page the person came from."""
+    segments = request.url.path.rstrip("/").split("/")
+    admin = getattr(request.scope.get("user"), "is_admin", False)
+    last = len(segments) if request.method != "GET" else len(segments) - 1
+    for end in range(last, 1, -1):
+        path = "/".join(segments[:end])
+        if path == (came_from or "").split("?")[0] or (path.startswith("/admin") and not admin):
+            continue
+        try:
+            request.app.asgi_router.handle_routing(path=path, method="GET")
+        except HTTPException:
+            continue
+        return path
+    return None
+
+
+_PAGE_NAMES = [(re.compile(pattern), name) for pattern, name in (
+    (r"/admin/items/[^/]+", "the item"), (r"/admin/syllabi/[^/]+", "the syllabus"),
+    (r"/admin/runs/[^/]+", "the generation run"), (r"/admin/courses/new", "the new course"),
+    (r"/admin/courses/[^/]+/brief", "the course brief"), (r"/admin/courses/[^/]+", "the course"),
+    (r"/admin/courses", "the courses"), (r"/admin/review", "the review queue"),
+    (r"/admin/packages(/.*)?", "the published courses"), (r"/admin/members(/.*)?", "the members"),
+    (r"/admin/audit(/.*)?", "the audit log"), (r"/admin/jobs(/.*)?", "the background jobs"),
+    (r"/admin", "the dashboard"), (r"/learn/[^/]+/lesson/\d+", "the lesson"), (r"/learn/[^/]+(/.*)?", "the course"),
+    (r"/learn", "your courses"),
+)]
+
+
+def _link(target: str | None) -> dict[str, str] | None:
+    if target is None:
+        return None
+    path = target.split("?")[0]
+    name = next((name for pattern, name in _PAGE_NAMES if pattern.fullmatch(path)), "the previous page")
+    return {"href": target, "name": name}
 
 
 def _validation_message(exc: ValidationException) -> str:

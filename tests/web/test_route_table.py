@@ -103,6 +103,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "/admin/items/{item_id:uuid}/approve": {"item_id": "item_id"},
     "/admin/items/{item_id:uuid}/reject": {"item_id": "item_id", "reason": Text("too vague")},
     "/admin/items/{item_id:uuid}/regenerate": {"item_id": "item_id"},
+    "/admin/review/bulk": {"action": Text("approve"), "item_ids": "item_id"},
     "/admin/items/{item_id:uuid}/edit": {"item_id": "item_id"},
     "/admin/items/{item_id:uuid}/preview": {"item_id": "item_id"},
     "/admin/items/{item_id:uuid}/new-revision": {"item_id": "item_id"},
