@@ -59,7 +59,7 @@ async def test_it_rejects_an_item_only_once_and_never_approves_a_rejected_one(cl
     lesson = await _lesson(syllabus)
     assert (await client.post(f"/admin/items/{lesson['id']}/reject", {"reason": REASON})).status_code == 303
     again = await client.post(f"/admin/items/{lesson['id']}/reject", {"reason": "Changed my mind"})
-    assert again.status_code == 409 and "Only a draft can be rejected; this item is REJECTED." in again.text
+    assert again.status_code == 409 and "Only a draft can be rejected; this item is rejected." in again.text
     approve = await client.post(f"/admin/items/{lesson['id']}/approve", {"note": ""})
     assert approve.status_code == 409
     row = await _row(lesson)
