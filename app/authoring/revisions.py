@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from typing import Any
 
 import asyncpg
@@ -158,12 +159,41 @@ def _control_characters(value: Any, path: str = "$") -> list[str]:
     return []
 
 
+def _every_error(value: Any, of: Any, path: str = "$") -> list[msgspec.ValidationError]:
+    """msgspec stops at the first error; a person fixing a form wants them all at once. The same types
+    convert each field (and each list entry) on its own, so every bad field is named, with its path."""
+    try:
+        msgspec.convert(value, type=of, strict=False)
+        return []
+    except msgspec.ValidationError as exc:
+        first = exc
+    inner = typing.get_args(of)[0] if typing.get_origin(of) is typing.Annotated else of
+    errors: list[msgspec.ValidationError] = []
+    if isinstance(inner, type) and issubclass(inner, msgspec.Struct) and isinstance(value, dict):
+        for field in msgspec.structs.fields(inner):
+            if field.encode_name in value:
+                errors += _every_error(value[field.encode_name], field.type, f"{path}.{field.encode_name}")
+            elif field.required:
+                errors.append(msgspec.ValidationError(f"Object missing required field `{field.encode_name}` - at "
+                                                      f"`{path}`"))
+    elif typing.get_origin(inner) is list and isinstance(value, list):
+        [entry] = typing.get_args(inner)
+        errors += [e for i, item in enumerate(value) for e in _every_error(item, entry, f"{path}[{i}]")]
+    if errors:
+        return errors
+    # The error is about this value as a whole (a length, a rule across fields): msgspec's own, re-rooted here.
+    message, _, at = str(first).rpartition(" - at `$")
+    return [msgspec.ValidationError(f"{message} - at `{path}{at}" if message else f"{first} - at `{path}`")]
+
+
 def validate_revision(kind: str, data: dict[str, Any]) -> Any:
     """`data` (JSON-like: numbers may still be text, as a form sends them) as the typed document a revision
     stores, or InvalidRevision. PostgreSQL refuses a NUL in JSON text, so control characters are refused first."""
     if bad := _control_characters(data):
         raise InvalidRevision([msgspec.ValidationError(
             f"must not contain control characters (such as a NUL byte) - at `{path}`") for path in bad])
+    if errors := _every_error(data, OUTPUT_TYPES[kind]):
+        raise InvalidRevision(errors)
     try:
         value = msgspec.convert(data, type=OUTPUT_TYPES[kind], strict=False)
         if problem := generation.check_document(kind, value):
