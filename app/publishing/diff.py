@@ -66,8 +66,13 @@ class AnswerKeyChange(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OptionChange(msgspec.Struct, frozen=True, kw_only=True):
-    letter: str
-    segments: list[Segment]
+    letter: str  # in the newer quiz
+    old_letter: str  # where its text was (the same letter unless the option moved)
+    segments: list[Segment]  # against the option it was; all "same" when it only moved
+
+    @property
+    def moved_only(self) -> bool:
+        return all(segment.op == "same" for segment in self.segments)
 
 
 class QuestionDiff(msgspec.Struct, frozen=True, kw_only=True):
@@ -279,8 +284,10 @@ def _question_text(q: QuizQuestion) -> str:
 
 
 def _compare_question(a: QuizQuestion, b: QuizQuestion, number_a: int, number_b: int) -> QuestionDiff:
-    options = [OptionChange(letter=LETTERS[k], segments=word_diff(a.options[k], b.options[k]))
-               for k in range(min(len(a.options), len(b.options))) if a.options[k] != b.options[k]]
+    # Options are matched like questions, so one that moved to another letter reads "moved", not rewritten.
+    options = [OptionChange(letter=LETTERS[j], old_letter=LETTERS[i], segments=word_diff(a.options[i], b.options[j]))
+               for i, j in match(a.options, b.options, lambda o: o, threshold=ITEM_MATCH, by_position=True)
+               if i is not None and j is not None and (i != j or a.options[i] != b.options[j])]
     old_answer, new_answer = a.options[a.correct_index], b.options[b.correct_index]
     answer_key = None
     if a.correct_index != b.correct_index or old_answer != new_answer:

@@ -104,17 +104,27 @@ async def test_an_admin_browses_versions_compares_them_and_archives_one(new_cont
     await page.wait_for_url(re.compile(rf"/admin/packages/{syllabus_id}/diff\?a=1&b=2$"))
     await expect(page.get_by_role("heading", level=1)).to_contain_text("v1 → v2")
     await expect(page.locator(".answer-key-alert")).to_contain_text("answer-key change")
-    changed = page.locator("tr.has-answer-key")
+    changed = page.locator("article.diff-entry.has-answer-key")
     await expect(changed).to_have_count(1)
-    await expect(changed.locator("td").first).to_have_text("M1 · L1")
-    await expect(changed.locator(".diff-badges")).to_contain_text("changed")
-    await expect(changed.locator(".answer-key-changes li").first).to_contain_text("Answer key")
-    await expect(page.locator("tr.diff-unchanged").first).to_be_visible()
+    await expect(changed.locator(".diff-where")).to_have_text("M1 · L1")
+    await expect(changed.locator(".diff-badges")).to_contain_text("Changed")
+    await expect(changed.locator(".answer-key-change").first).to_contain_text("Answer key changed")
+    await expect(changed.get_by_role("link", name="Quiz", exact=True)).to_have_attribute(
+        "href", re.compile(r"^/admin/items/[0-9a-f-]{36}$"))
+    # Unchanged lessons are collapsed under one line.
+    unchanged = page.locator("details.diff-unchanged")
+    await expect(unchanged.locator("li").first).to_be_hidden()
+    await unchanged.locator("summary").click()
+    await expect(unchanged.locator("li").first).to_be_visible()
     await _shot(page, "publishing-diff")
 
     # Archive v1 through its confirmation page, which says what happens to its learners first.
     await page.get_by_role("link", name="All versions").click()
     await page.wait_for_url(re.compile(rf"/admin/packages/{syllabus_id}$"))
+    # (Each version links to the diff with the one before it.)
+    await expect(page.locator("#version-2").get_by_role("link", name="Compare with v1")).to_have_attribute(
+        "href", f"/admin/packages/{syllabus_id}/diff?a=1&b=2")
+    await expect(page.locator("#version-1 .compare-link")).to_have_count(0)
     await page.locator("#version-1").get_by_role("button", name="Archive…").click()
     await page.wait_for_url(re.compile(r"/admin/packages/[0-9a-f-]{36}/archive$"))
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Archive version 1 of")

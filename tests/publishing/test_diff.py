@@ -89,6 +89,9 @@ def test_it_calls_out_an_answer_that_moved_to_another_letter():
     assert key is not None and key.moved_only and (key.old_option, key.new_option) == ("A", "D")
     assert key.question == 3 and key.new_answer == ".gitignore"
     assert "answer key changed" in changed.kinds and "options changed" in changed.kinds
+    # Each option is shown where it went, not as a rewrite of the option that used to be at its letter.
+    assert [(o.letter, o.old_letter, o.moved_only) for o in changed.options] == [
+        ("A", "D", True), ("B", "C", True), ("C", "B", True), ("D", "A", True)]
     assert diff.answer_key_changes == [key]
 
 
