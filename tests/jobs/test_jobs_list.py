@@ -10,6 +10,7 @@ from app.authoring.tables import Course, GenerationRun
 from app.jobs.tables import BackgroundJob
 from tests.authoring.helpers import approved_syllabus
 
+
 def _ago(minutes: float) -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
 
