@@ -85,7 +85,7 @@ async def course(live_server: LiveServer) -> Course:
         clients.append(outsider_client)
         await outsider_client.login(outsider.email)
         yield Course(id=course_id, acme=acme, admin=admin_client, learner=learner_client, outsider=outsider_client,
-                     people=people, document=document, admin_email=admin.email, lesson_count=len(document.lessons))
+                     people=people, document=document, lesson_count=len(document.lessons))
     finally:
         for client in clients:
             await client.aclose()
