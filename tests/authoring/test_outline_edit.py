@@ -6,6 +6,7 @@ these tests also hold the page and the form parser to the same layout."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from html.parser import HTMLParser
 
@@ -13,7 +14,7 @@ import msgspec
 
 from app.audit.tables import AuditLog
 from app.authoring.schemas import Syllabus as SyllabusDoc
-from app.authoring.tables import ContentItem, Syllabus
+from app.authoring.tables import ContentItem, GenerationRun, Syllabus
 from tests.authoring.helpers import draft_syllabus, run_id_from, wait_for_run
 
 
@@ -285,3 +286,42 @@ async def test_it_says_when_the_draft_is_ready_and_stops_polling(client, persona
     assert f'<a href="/admin/syllabi/{run["syllabus_id"]}">review the draft</a>' in partial.text
     page = await client.get(f"/admin/runs/{run['id']}")
     assert page.text.count("<h1>") == 1 and "The syllabus draft is ready" in page.text
+
+
+async def test_it_edits_a_rejected_draft_but_not_while_a_redraft_runs(client, personas):
+    await client.login(personas.admin.email)
+    draft = await draft_syllabus(client)
+    assert (await client.post(f"/admin/syllabi/{draft['id']}/reject", {"reason": "Too shallow"})).status_code == 303
+    form = await edit_form(client, draft["id"])
+    form.set("m1l1", "lesson_title", "Why designers keep versions")
+    saved = await client.post(f"/admin/syllabi/{draft['id']}/edit", form.data())
+    assert saved.status_code == 303
+    new_id = saved.headers["location"].split("/")[3].split("#")[0]
+    assert (await syllabus_row(draft["id"]))["status"] == "SUPERSEDED"
+    assert (await syllabus_row(new_id))["status"] == "DRAFT"
+
+    # A redraft being written would replace a hand edit: editing waits for it.
+    running = (await GenerationRun.insert(GenerationRun(
+        tenant_id=personas.acme["id"], course_id=draft["course_id"], kind="SYLLABUS", status="RUNNING", total=1,
+        source_id=new_id)).returning(GenerationRun.id))[0]
+    refused = await client.get(f"/admin/syllabi/{new_id}/edit")
+    assert refused.status_code == 409 and "being written" in refused.text
+    await GenerationRun.update({GenerationRun.status: "FAILED"}).where(GenerationRun.id == running["id"])
+    assert (await client.get(f"/admin/syllabi/{new_id}/edit")).status_code == 200
+
+
+async def test_it_lets_one_of_two_simultaneous_edits_win(client, client_factory, personas):
+    await client.login(personas.admin.email)
+    draft = await draft_syllabus(client)
+    other = client_factory()
+    await other.login(personas.admin.email)
+    first, second = await edit_form(client, draft["id"]), await edit_form(other, draft["id"])
+    first.set("m1l1", "lesson_title", "Why designers keep versions")
+    second.set("m1l1", "lesson_title", "Versions for designers, explained")
+    responses = await asyncio.gather(client.post(f"/admin/syllabi/{draft['id']}/edit", first.data()),
+                                     other.post(f"/admin/syllabi/{draft['id']}/edit", second.data()))
+    assert sorted(r.status_code for r in responses) == [303, 409]
+    lost = next(r for r in responses if r.status_code == 409)
+    assert "changed meanwhile" in lost.text or "newer draft replaced" in lost.text
+    rows = await Syllabus.select(Syllabus.revision, Syllabus.status).where(Syllabus.course_id == draft["course_id"])
+    assert sorted((r["revision"], r["status"]) for r in rows) == [(1, "SUPERSEDED"), (2, "DRAFT")]
