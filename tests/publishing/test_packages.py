@@ -75,8 +75,12 @@ async def test_it_increments_versions_when_content_changes(client, personas):
     syllabus, first = await published_course(client)
     quiz = await ContentItem.select().where(
         (ContentItem.syllabus_id == syllabus["id"]) & (ContentItem.kind == "QUIZ")).first()
-    # Approved content is never regenerated in place; a new approved item for the slot makes version 2.
-    assert (await client.post(f"/admin/items/{quiz['id']}/regenerate", {"instruction": "x"})).status_code == 409
+    # Approved content never changes in place: regenerating it makes a new draft revision for the slot, and until
+    # a revision is approved there is nothing new to publish. A new approved item for the slot makes version 2.
+    assert (await client.post(f"/admin/items/{quiz['id']}/regenerate", {"instruction": "x"})).status_code == 303
+    assert (await ContentItem.select(ContentItem.status).where(ContentItem.id == quiz["id"]).first())["status"] == \
+        "APPROVED"
+    assert (await client.post(f"/admin/syllabi/{syllabus['id']}/publish")).status_code == 409
     await new_quiz_approved(personas, syllabus)
     assert (await client.post(f"/admin/syllabi/{syllabus['id']}/publish")).status_code == 303
     second = await CoursePackageRow.select().where(

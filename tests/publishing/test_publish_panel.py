@@ -150,3 +150,19 @@ async def test_an_outsider_gets_no_panel_and_cannot_publish(client, client_facto
     assert (await outsider.post(f"/admin/syllabi/{syllabus['id']}/publish")).status_code == 404
     assert (await outsider.post(f"/admin/syllabi/{syllabus['id']}/publish", htmx=True)).status_code == 404
     assert await _versions(syllabus["id"]) == 0
+
+
+async def test_it_names_new_revisions_that_are_not_approved_yet(client, personas):
+    await client.login(personas.admin.email)
+    syllabus, _package = await published_course(client)
+    lesson = await ContentItem.select().where(
+        (ContentItem.syllabus_id == syllabus["id"]) & (ContentItem.kind == "LESSON")
+        & (ContentItem.module_index == 1) & (ContentItem.lesson_index == 2)).first()
+    response = await client.post(f"/admin/items/{lesson['id']}/regenerate", {"instruction": "use a retail example"})
+    assert response.status_code == 303
+    revision = await ContentItem.select().where(ContentItem.supersedes_id == lesson["id"]).first()
+    panel = _panel((await client.get(f"/admin/syllabi/{syllabus['id']}")).text)
+    # The approved lesson is still what would be published: nothing changed yet, and the revision is named.
+    assert "Nothing changed since version 1" in panel and _publish_button(panel) is None
+    assert "1 new revision is not approved yet" in panel
+    assert f'href="/admin/items/{revision["id"]}"' in panel
