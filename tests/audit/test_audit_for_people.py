@@ -111,3 +111,15 @@ async def test_it_offers_only_the_actions_of_this_workspace_in_words(client, per
     chosen = await client.get("/admin/audit", params={"action": "PACKAGE_ARCHIVED"})
     assert '<option value="PACKAGE_ARCHIVED" selected>Course version archived</option>' in chosen.text
     assert "No audit entries match these filters." in chosen.text
+
+
+async def test_it_says_what_was_wrong_with_a_filter_above_the_filters(client, personas):
+    await client.login(personas.admin.email)
+    for params, words in (
+        ({"action": "DROP_TABLES"}, "Unknown action &#39;DROP_TABLES&#39;: choose one from the list."),
+        ({"date_to": "31/01/2026"}, "To must be a date like 2026-01-31."),
+    ):
+        response = await client.get("/admin/audit", params=params)
+        assert response.status_code == 400
+        assert "<h1>Audit log</h1>" in response.text  # the log's own page, not an error page
+        assert f'<p class="field-error" role="alert" id="audit-filter-error">{words}</p>' in response.text
