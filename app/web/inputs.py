@@ -139,8 +139,10 @@ class FieldProblem(msgspec.Struct, frozen=True):
 def _label(parts: list[str], labels: dict[str, str]) -> str:
     words = []
     for part in parts:
-        if part.isdigit():
-            words[-1] = f"{words[-1]} {int(part) + 1}" if words else f"item {int(part) + 1}"
+        if part.isdigit() and words:
+            words[-1] = f"{words[-1]} {int(part) + 1}"
+        elif part.isdigit():
+            words.append(f"item {int(part) + 1}")
         else:
             words.append(labels.get(part, part.replace("_", " ")))
     text = " › ".join(words)

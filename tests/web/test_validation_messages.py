@@ -44,3 +44,12 @@ def test_it_words_missing_fields_wrong_types_and_bounds():
     assert str(_problem({**GOOD, "duration_minutes": 2})) == "Duration minutes: must be at least 5"
     assert str(_problem({**GOOD, "concepts": []})) == "Concepts: needs at least 1 entry"
     assert str(_problem({**GOOD, "concepts": [{}]})) == "Concepts 1 › name: is required"
+
+
+def test_it_labels_a_path_that_starts_with_a_list_index():
+    try:
+        msgspec.convert([{"name": "Iteration"}, {"name": "x"}], list[Concept])
+    except msgspec.ValidationError as exc:
+        assert str(explain_validation(exc)) == "Item 2 › name: must be at least 5 characters long"
+    else:
+        raise AssertionError("the data was valid")
