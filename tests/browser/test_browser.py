@@ -142,7 +142,7 @@ async def test_a_learner_lands_on_the_learner_home(page: Page, personas):
     await shot(page, "error-403")
 
 
-async def test_a_failed_htmx_request_shows_an_error_toast(page: Page, personas):
+async def test_a_failed_htmx_request_shows_its_message_in_the_form(page: Page, personas):
     tenant = await make_tenant("Solo")
     owner = await make_member(tenant, "owner", "sole")
     await make_member(tenant, "learner", "pupil")
@@ -150,15 +150,19 @@ async def test_a_failed_htmx_request_shows_an_error_toast(page: Page, personas):
     await expect(page.locator("#admin-warning")).to_contain_text("Only 1 admin")
     await page.goto("/admin/members")
 
-    select = page.locator(f"#member-{owner.membership_id}").get_by_role("combobox")
+    row = page.locator(f"#member-{owner.membership_id}")
+    select = row.get_by_role("combobox")
+    page.once("dialog", lambda dialog: dialog.accept())
     await select.select_option("learner")
-    toast = page.locator("#toasts .toast")
-    await expect(toast).to_have_count(1)
-    await expect(toast).to_contain_text("409")
-    await expect(toast).to_contain_text("last admin")
-    await expect(select).to_have_value("owner")  # the refused change is undone on the page too
+    # The server's message appears in the row's form (not a toast), and this form opted in to snapping
+    # back to the role the server kept (data-reset-on-error).
+    message = row.locator("form.role-form .form-error[role=alert]")
+    await expect(message).to_contain_text("last admin")
+    await expect(message).to_be_focused()
+    await expect(page.locator("#toasts .toast")).to_have_count(0)
+    await expect(select).to_have_value("owner")
     assert await _role(owner.membership_id) == "owner"
-    await shot(page, "members-error-toast")
+    await shot(page, "members-error-in-form")
 
 
 async def test_error_pages_render_in_the_layout(page: Page, personas):
