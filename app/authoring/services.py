@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 import msgspec
 import structlog
 from piccolo.query.methods.select import Count
@@ -333,11 +334,15 @@ async def regenerate_item(tenant_id: uuid.UUID, item_id: uuid.UUID, instruction:
     elif item["status"] not in REPLACEABLE:
         raise Conflict(_not_replaceable(item))
     syllabus = await get_syllabus(tenant_id, item["syllabus_id"])
-    async with engine().transaction():
-        run = await _insert_run(tenant_id, syllabus["course_id"], RunKind.ITEM, actor=actor, total=1,
-                                syllabus_id=item["syllabus_id"], source_id=item_id, instruction=instruction,
-                                status=RunStatus.RUNNING)
-        [new], queued = await _replace_items([item], run, instruction, actor)
+    try:
+        async with engine().transaction():
+            run = await _insert_run(tenant_id, syllabus["course_id"], RunKind.ITEM, actor=actor, total=1,
+                                    syllabus_id=item["syllabus_id"], source_id=item_id, instruction=instruction,
+                                    status=RunStatus.RUNNING)
+            [new], queued = await _replace_items([item], run, instruction, actor)
+    except asyncpg.UniqueViolationError:  # the content_item_open_slot index: a revision opened meanwhile
+        await revisions.check_revisable(await get_item(tenant_id, item_id))
+        raise Conflict("This item changed meanwhile; reload it and try again.") from None
     for queued_id, queued_at in queued:
         await generation.wake_item(queued_id, queued_at)
     await audit(AuditAction.CONTENT_REGENERATION_REQUESTED, actor=actor, tenant_id=tenant_id,

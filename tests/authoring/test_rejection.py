@@ -100,8 +100,9 @@ async def test_a_rejected_lesson_keeps_the_course_unpublished_until_its_replacem
     published = await client.post(f"/admin/syllabi/{syllabus['id']}/publish")
     assert published.status_code == 303
     package = await CoursePackageRow.select().where(CoursePackageRow.syllabus_id == syllabus["id"]).first()
-    # The package carries the replacement (the mock quotes the instruction in the lesson it writes).
-    assert package["version"] == 1 and "Use a real hand-off" in package["document"]
+    # The package carries the replacement, not the rejected lesson (and never the reviewer's instruction).
+    assert package["version"] == 1 and str(new["id"]) in package["document"]
+    assert str(lesson["id"]) not in package["document"] and "Use a real hand-off" not in package["document"]
 
 
 async def test_only_the_workspaces_admins_can_reject_and_only_with_the_csrf_token(client, client_factory, personas):
