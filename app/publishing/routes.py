@@ -48,12 +48,12 @@ async def publish(request: Request, syllabus_id: uuid.UUID) -> Response:
 
 
 async def _publish_refused(request: Request, syllabus_id: uuid.UUID, exc: InvalidInput | Conflict) -> Response:
-    """Never a dead end: the publish panel again, with the reason in it and the links that lead on (what to
-    approve, what to revise), under the refusal's status code. htmx gets the panel alone."""
+    """Never a dead end: the syllabus page again, the reason inside its publish panel next to the links that
+    lead on (what to approve, what to revise), under the refusal's status code."""
     if request.htmx:
-        readiness = await services.publish_readiness(_tenant(request), syllabus_id)
-        return render(request, "publishing/_publish_panel.html", status_code=exc.status_code,
-                      readiness=readiness, publish_error=exc.message)
+        # The app's one way for htmx errors (static/app.js): the message alone, shown in the form that sent
+        # it; the panel around that form already lists what to approve or revise.
+        raise exc
     # The whole syllabus page, built by its own handler so it is the same page (whatever it shows
     # besides this panel), with the refusal added.
     page = await syllabus_detail.fn(request, syllabus_id)
