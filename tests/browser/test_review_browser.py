@@ -50,6 +50,10 @@ async def test_approve_and_next_walks_through_the_waiting_items(page: Page, clie
     await page.wait_for_url(re.compile(rf"/admin/items/{items[2]['id']}$"))
     await page.keyboard.press("k")
     await page.wait_for_url(re.compile(rf"/admin/items/{items[1]['id']}$"))
+    await page.keyboard.press("e")  # edit by hand
+    await page.wait_for_url(re.compile(rf"/admin/items/{items[1]['id']}/edit$"))
+    await page.go_back()
+    await page.wait_for_url(re.compile(rf"/admin/items/{items[1]['id']}$"))
     # "r" puts the cursor in the reason; letters typed there are text, not shortcuts.
     await page.keyboard.press("r")
     await expect(page.get_by_label("Reason")).to_be_focused()
