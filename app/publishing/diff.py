@@ -152,8 +152,13 @@ def match(old: Sequence[T], new: Sequence[T], text: Callable[[T], str], *, thres
     texts_a, texts_b = [text(x) for x in old], [text(x) for x in new]
     pairs: dict[int, int] = {}
     taken: set[int] = set()
-    candidates = sorted(((similarity(a, b), -abs(i - j), i, j) for i, a in enumerate(texts_a)
-                         for j, b in enumerate(texts_b)), reverse=True)
+    for i, a in enumerate(texts_a):  # equal texts first: cheap, and most of any list
+        j = next((j for j, b in enumerate(texts_b) if b == a and j not in taken), None)
+        if j is not None:
+            pairs[i] = j
+            taken.add(j)
+    candidates = sorted(((similarity(a, texts_b[j]), -abs(i - j), i, j) for i, a in enumerate(texts_a)
+                         if i not in pairs for j in range(len(texts_b)) if j not in taken), reverse=True)
     for score, _distance, i, j in candidates:
         if score < threshold:
             break
@@ -302,6 +307,10 @@ def _compare_question(a: QuizQuestion, b: QuizQuestion, number_a: int, number_b:
 
 
 def compare_quizzes(a: Quiz, b: Quiz) -> QuizDiff:
+    if a == b:
+        return QuizDiff(questions=[QuestionDiff(number_a=n, number_b=n, change="unchanged",
+                                                question=[Segment("same", q.question)])
+                                   for n, q in enumerate(b.questions, start=1)])
     questions: list[QuestionDiff] = []
     for i, j in match(a.questions, b.questions, _question_text, threshold=QUESTION_MATCH, by_position=False):
         if i is not None and j is not None:
