@@ -304,8 +304,12 @@ async def reject_item(request: Request, item_id: uuid.UUID, data: Annotated[Reas
 
 @post("/admin/items/{item_id:uuid}/regenerate", **ADMIN)
 async def regenerate_item(request: Request, item_id: uuid.UUID, data: Annotated[InstructionForm, Form]) -> Response:
+    source = await services.get_item(_tenant(request), item_id)
     new = await services.regenerate_item(_tenant(request), item_id, data.instruction, actor=actor_of(request))
-    flash(request, "info", "Regenerating; the new draft replaces this one when it is ready.")
+    # An approved item is never replaced: the new draft is its next revision and goes through review.
+    flash(request, "info", "Regenerating a new revision; learners keep the approved one until you approve the "
+                           "draft and publish." if source["status"] == "APPROVED" else
+                           "Regenerating; the new draft replaces this one when it is ready.")
     return redirect(f"/admin/items/{new['id']}")
 
 
