@@ -243,5 +243,4 @@
     else form.reset();
   });
 
-
 })();
