@@ -45,7 +45,8 @@ class LearnerCourseDetail(msgspec.Struct, frozen=True):
     newest_version: int | None
     completed_lessons: int
     total_lessons: int
-    continue_at: int
+    continue_at: int | None  # the first lesson not done yet, in course order (None: every lesson is done)
+    last_opened: int  # the lesson the learner opened last
     modules: list[OutlineModule]
 
 
@@ -84,7 +85,7 @@ async def api_course(request: Request, course_id: uuid.UUID) -> LearnerCourseDet
     return LearnerCourseDetail(
         id=course_id, title=package.course.title, description=package.course.description, version=context.version,
         newest_version=context.newest_version, completed_lessons=done, total_lessons=total,
-        continue_at=context.last_lesson_index,
+        continue_at=context.continue_index, last_opened=context.last_lesson_index,
         modules=[OutlineModule(m.index, m.title, m.summary, [
             OutlineLesson(x.index, x.module_index, x.lesson.title, x.lesson.duration_minutes, context.is_completed(x))
             for x in m.lessons]) for m in package.modules],

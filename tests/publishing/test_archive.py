@@ -98,8 +98,8 @@ async def test_it_moves_learners_of_an_archived_version_to_the_newest_keeping_pr
     assert "1 learner moved to version 2, completed lessons kept." in listing.text
 
     detail = (await learner.get(f"/api/learn/courses/{course_id}")).json()
-    assert (detail["version"], detail["newest_version"], detail["completed_lessons"], detail["continue_at"]) == \
-        (2, 2, 2, 3)
+    assert (detail["version"], detail["newest_version"], detail["completed_lessons"], detail["continue_at"],
+            detail["last_opened"]) == (2, 2, 2, 1, 3)
     lesson = (await learner.get(f"/api/learn/courses/{course_id}/lessons/1")).json()
     assert _served(lesson) == _questions(v2, 1)
     overview = await learner.get(f"/learn/{course_id}")
