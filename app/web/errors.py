@@ -53,7 +53,7 @@ DB_OUTAGE_MESSAGE = ("Coursewright cannot reach its database for a moment. Nothi
 DB_OUTAGE_RETRY_AFTER_SECONDS = 5
 
 
-def _wants_json(request: Request) -> bool:
+def wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return request.url.path.startswith("/api/") or ("application/json" in accept and "text/html" not in accept)
 
@@ -62,7 +62,7 @@ def error_response(request: Request, status: int, message: str, headers: dict[st
                    title: str | None = None) -> Response:
     rid = request_id(request.scope)
     headers = dict(headers or {})
-    if _wants_json(request):
+    if wants_json(request):
         # `detail` and `status_code` repeat `error` and `status` under Litestar's names: the OpenAPI document
         # describes every 400 with Litestar's error schema, and the body must match what is documented.
         body = {"error": message, "status": status, "request_id": rid, "detail": message, "status_code": status}
@@ -172,7 +172,7 @@ def _validation_message(exc: ValidationException) -> str:
 
 
 def handle_http_exception(request: Request, exc: HTTPException) -> Response:
-    if isinstance(exc, NotAuthorizedException) and not _wants_json(request):
+    if isinstance(exc, NotAuthorizedException) and not wants_json(request):
         target = f"/login?next={quote(request.url.path)}"
         if request.headers.get("hx-request") == "true":
             return Response("", status_code=200, headers={"HX-Redirect": target})

@@ -87,9 +87,20 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
     **context: Any,
-) -> Template:
-    """A full page, or only its partial when HTMX asks (the page template includes the partial)."""
+) -> Template | Response:
+    """A full page, or only its partial when HTMX asks (the page template includes the partial).
+
+    A page shown again with its problem inline (status >= 400, the message in `error` or `bulk_error`) is
+    for people reading the page. htmx never swaps an error answer (static/app.js shows its text in the form
+    that sent it), and a client that asked for JSON reads the documented JSON error body: both get the
+    message alone, through the error handler's error_response()."""
     is_htmx = bool(getattr(request, "htmx", False))
+    if status_code >= 400:
+        from app.web.errors import error_response, wants_json  # errors renders its pages through render()
+
+        problem = context.get("error") or context.get("bulk_error")
+        if problem is not None and (is_htmx or wants_json(request)):
+            return error_response(request, status_code, str(getattr(problem, "message", problem)), headers)
     name = partial if partial and is_htmx else template
     context.setdefault("user", request.scope.get("user"))
     context["request_id"] = request_id(request.scope)
