@@ -27,27 +27,37 @@ def tokens(text: str) -> list[str]:
     return _TOKENS.findall(text)
 
 
+# Below this similarity a field was rewritten, not edited: the old text struck whole, then the new one, reads
+# better than a word-by-word interleaving of two unrelated texts.
+REWRITE_BELOW = 0.4
+
+
 def word_diff(old: str, new: str) -> list[Segment]:
     """Segments turning `old` into `new`; adjacent segments of one kind are merged."""
+    if old and new and old != new and similarity(old, new) < REWRITE_BELOW:
+        return [Segment("del", old), Segment("ins", new)]
     a, b = tokens(old), tokens(new)
-    segments: list[Segment] = []
-
-    def add(op: Op, parts: list[str]) -> None:
-        text = "".join(parts)
-        if not text:
-            return
-        if segments and segments[-1].op == op:
-            segments[-1] = Segment(op, segments[-1].text + text)
-        else:
-            segments.append(Segment(op, text))
-
+    # Runs of (equal?, old text, new text). An unchanged island of at most one word between two changes
+    # ("... struck *is* inserted ...") is folded into the change around it, so an edited sentence reads
+    # as one struck phrase and one inserted phrase instead of confetti.
+    runs: list[tuple[bool, str, str]] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag == "equal":
-            add("same", a[i1:i2])
+        runs.append((tag == "equal", "".join(a[i1:i2]), "".join(b[j1:j2])))
+    merged: list[tuple[bool, str, str]] = []
+    for n, (equal, old_text, new_text) in enumerate(runs):
+        island = equal and 0 < n < len(runs) - 1 and len([t for t in tokens(old_text) if not t.isspace()]) <= 1
+        if merged and not merged[-1][0] and (not equal or island):
+            _, old_before, new_before = merged[-1]
+            merged[-1] = (False, old_before + old_text, new_before + new_text)
         else:
-            # A replacement reads best as "old words struck, new words inserted".
-            add("del", a[i1:i2])
-            add("ins", b[j1:j2])
+            merged.append((equal and not island, old_text, new_text))
+    segments: list[Segment] = []
+    for equal, old_text, new_text in merged:
+        if equal:
+            segments.append(Segment("same", old_text))
+            continue
+        # A replacement reads best as "old words struck, new words inserted".
+        segments += [Segment(op, text) for op, text in (("del", old_text), ("ins", new_text)) if text]
     return segments
 
 

@@ -44,3 +44,21 @@ def test_it_measures_similarity_by_words():
 def test_it_does_not_count_shared_spaces_as_similarity():
     assert similarity("What does git commit do in a repository?", "Which colour is the sky on a clear day?") < 0.3
     assert similarity("Branches keep experiments apart.", "branches keep experiments apart") > 0.8
+
+
+def test_it_shows_a_rewritten_text_struck_whole_then_the_new_one():
+    old = "Lists keep their order and allow duplicates."
+    new = "A merge conflict is two edits to the same lines."
+    assert word_diff(old, new) == [Segment("del", old), Segment("ins", new)]
+
+
+def test_it_folds_a_one_word_island_into_the_change_around_it():
+    segments = word_diff("Open the file and read every line of it today.",
+                         "Open the archive then read every line of it today.")
+    assert segments == [Segment("same", "Open the "), Segment("del", "file and"), Segment("ins", "archive then"),
+                        Segment("same", " read every line of it today.")]
+    segments = word_diff("Save the red file to disk now please, said the teacher.",
+                         "Save the blue file to cloud now please, said the teacher.")
+    # "file to" is two words: kept as they are, between two separate edits.
+    assert [s.op for s in segments] == ["same", "del", "ins", "same", "del", "ins", "same"]
+    assert _old(segments) == "Save the red file to disk now please, said the teacher."
