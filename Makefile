@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test stop setup vendor browser redis migrate migration bench lint clean
+.PHONY: run test stop setup pango vendor browser redis migrate migration bench lint clean
 
 run: setup
 	$(BIN)/coursewright serve
@@ -29,7 +29,12 @@ stop:
 	@[ ! -x $(BIN)/coursewright ] || $(BIN)/coursewright stop
 	@[ ! -x $(BIN)/coursewright ] || DATA_DIR=.data/test $(BIN)/coursewright stop --if-unused
 
-setup: $(VENV)/.installed static/vendor/.installed
+setup: pango $(VENV)/.installed static/vendor/.installed
+
+# WeasyPrint (the PDF export) loads Pango at run time; a fresh Debian machine gets the libraries here
+# (checked with dpkg -s, as libraries have no command). Only this target and its `setup` prerequisite are new.
+pango:
+	@scripts/install-debian-package.sh libpango-1.0-0 libpangoft2-1.0-0
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
