@@ -12,7 +12,9 @@ the same `md` filter (markdown-it without raw HTML, then nh3), so model text is 
 app. All links are relative, so the unzipped folder works from file://. Pure and deterministic: no clock,
 no randomness, no database; same package, same bytes.
 
-The HTML export never holds an answer key: quizzes are questions and options only.
+The HTML export never holds an answer key: quizzes are questions and options only. Every page carries
+its own Content-Security-Policy (a <meta>): only its own folder's stylesheet and scripts, nothing inline,
+no network; an export is opened from disks and LMSs we do not control, where our server's header is absent.
 
 For SCORM (scorm=True), the contract with app/exports/scorm.py and its runtime:
 - every page loads `scorm-runtime.js` from the package root (`../scorm-runtime.js` on lesson pages);

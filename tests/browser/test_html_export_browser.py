@@ -23,6 +23,8 @@ async def test_it_reads_the_unzipped_export_from_file_urls(browser, tmp_path):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         failed: list[str] = []
         page.on("requestfailed", lambda request: failed.append(request.url))
+        refused: list[str] = []  # the pages carry their own CSP: their own stylesheet must still load
+        page.on("console", lambda message: refused.append(message.text) if "Content Security" in message.text else None)
         await page.goto((tmp_path / "index.html").as_uri())
         await expect(page.get_by_role("heading", level=1)).to_have_text(package.course.title)
         # The stylesheet applied: the page is not the browser's bare default serif.
@@ -46,6 +48,6 @@ async def test_it_reads_the_unzipped_export_from_file_urls(browser, tmp_path):
         await page.set_viewport_size(PHONE)
         await page.goto((tmp_path / "lessons" / f"{second.index}.html").as_uri())
         await shot(page, "export-html-lesson-phone")
-        assert failed == [] and errors == []
+        assert failed == [] and errors == [] and refused == []
     finally:
         await context.close()

@@ -117,3 +117,5 @@ def test_it_keeps_hostile_lesson_text_inert():
         assert 'href="javascript:' not in html, path
         assert not re.search(r'(?:src|href)="(?:https?:)?//', html), path
         assert " style=" not in html and "<style" not in html, path
+        if path.endswith(".html"):
+            assert "Content-Security-Policy\" content=\"default-src 'none'; style-src 'self'; script-src 'self'" in html
