@@ -8,6 +8,9 @@ import subprocess
 import sys
 import zipfile
 
+import msgspec
+import pytest
+
 from app.exports.site import build_html_zip, site_pages
 from app.exports.zipfile_det import deterministic_zip
 from tests.exports.sample import sample_package
@@ -24,6 +27,24 @@ def _hostile(lesson: dict) -> None:
     lesson["title"] = "Hostile " + HOSTILE
     lesson["explanation"]["overview"] = HOSTILE + " " + lesson["explanation"]["overview"]
     lesson["key_takeaways"][0] = HOSTILE
+
+
+def _hostile_package():
+    """Hostile text in every kind of field a page shows: course, module, lesson, quiz and project."""
+    replace = msgspec.structs.replace
+    package = sample_package(2, edit_lesson=_hostile)
+    module = package.modules[0]
+    entry = module.lessons[0]
+    question = replace(entry.quiz.questions[0], question="Which? " + HOSTILE,
+                       options=[HOSTILE, *entry.quiz.questions[0].options[1:]])
+    quiz = replace(entry.quiz, questions=[question, *entry.quiz.questions[1:]])
+    rubric = [replace(module.project.rubric[0], criterion=HOSTILE[:150], description=HOSTILE),
+              *module.project.rubric[1:]]
+    project = replace(module.project, title="Project " + HOSTILE, rubric=rubric)
+    module = replace(module, title="Module " + HOSTILE, summary=HOSTILE,
+                     lessons=[replace(entry, quiz=quiz), *module.lessons[1:]], project=project)
+    course = replace(package.course, title="Course " + HOSTILE, description=HOSTILE)
+    return replace(package, course=course, modules=[module, *package.modules[1:]])
 
 
 def test_it_builds_byte_identical_zips_in_separate_processes():
@@ -106,13 +127,14 @@ def test_it_marks_correct_answers_only_in_scorm_pages():
     assert all(q.explanation not in page for q in entry.quiz.questions)
 
 
-def test_it_keeps_hostile_lesson_text_inert():
-    files = site_pages(sample_package(2, edit_lesson=_hostile))
-    page = files["lessons/1.html"].decode()
-    assert "&lt;script&gt;" in page and "Hostile" in page
+@pytest.mark.parametrize("scorm", [False, True], ids=["html", "scorm"])
+def test_it_keeps_hostile_text_inert(scorm):
+    files = site_pages(_hostile_package(), scorm=scorm)
+    for path in ("index.html", "lessons/1.html", "projects/module-1.html"):
+        assert "&lt;script&gt;" in files[path].decode(), path
     for path, body in files.items():
-        html = body.decode()
-        assert "<script" not in html.replace('<script src="../scorm-runtime.js">', ""), path
+        html = re.sub(r'<script src="(?:\.\./)?scorm-runtime\.js"></script>', "", body.decode())
+        assert "<script" not in html and "<img" not in html, path
         assert not re.search(r"<[^>]+\son\w+\s*=", html), path
         assert 'href="javascript:' not in html, path
         assert not re.search(r'(?:src|href)="(?:https?:)?//', html), path
