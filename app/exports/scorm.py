@@ -67,8 +67,11 @@ RUNTIME_CSS = b"""
 /* SCORM runtime (app/exports/scorm_runtime.js) */
 .lms-note { margin: 0 0 1.5rem; padding: .6rem .9rem; border-left: 4px solid #b7791f; background: #fdf6e3;
   color: #5c3d00; font-size: .95rem; }
-fieldset.answer-right { border-color: #2f855a; }
-fieldset.answer-wrong { border-color: #c53030; }
+fieldset.answer-right .quiz-choice:has(input:checked) { border-color: #2f855a; background: #f0fff4; }
+fieldset.answer-wrong .quiz-choice:has(input:checked) { border-color: #c53030; background: #fff5f5; }
+.answer-feedback { margin: .25rem 0 0; font-size: .9rem; font-weight: 600; }
+fieldset.answer-right .answer-feedback { color: #22543d; }
+fieldset.answer-wrong .answer-feedback { color: #742a2a; }
 .quiz-result.quiz-passed { color: #22543d; font-weight: 600; }
 .quiz-result.quiz-failed { color: #742a2a; font-weight: 600; }
 """

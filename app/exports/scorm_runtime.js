@@ -80,6 +80,13 @@
       var ok = chosen !== null && chosen.value === fieldsets[i].getAttribute("data-correct");
       fieldsets[i].classList.remove("answer-right", "answer-wrong");
       fieldsets[i].classList.add(ok ? "answer-right" : "answer-wrong");
+      var feedback = fieldsets[i].querySelector(".answer-feedback");
+      if (!feedback) {
+        feedback = document.createElement("p");
+        feedback.className = "answer-feedback";
+        fieldsets[i].appendChild(feedback);
+      }
+      feedback.textContent = ok ? "Right." : (chosen === null ? "Not answered." : "Not right.");
       if (ok) { right += 1; }
     }
     var total = fieldsets.length;
