@@ -18,6 +18,7 @@ from app.authoring.outline_routes import ROUTES as OUTLINE_ROUTES
 from app.authoring.revision_routes import ROUTES as REVISION_ROUTES
 from app.authoring.routes import ROUTES as AUTHORING_ROUTES
 from app.db import POOL_OPTIONS, engine
+from app.exports.routes import ROUTES as EXPORT_ROUTES
 from app.jobs.routes import ROUTES as JOB_ROUTES
 from app.learners.routes import ROUTES as LEARNER_ADMIN_ROUTES
 from app.logging import configure_logging
@@ -87,6 +88,7 @@ def create_app() -> Litestar:
         *PLAYER_ROUTES,
         *LEARN_API_ROUTES,
         *PUBLISHING_ROUTES,
+        *EXPORT_ROUTES,
         *JOB_ROUTES,
         *LEARNER_ADMIN_ROUTES,
         *AUDIT_ROUTES,

@@ -29,3 +29,6 @@ GENERATION_RECOVERIES = Counter(
     ["kind", "action"])
 DB_QUERIES_PER_REQUEST = Histogram("coursewright_db_queries_per_request", "SQL queries per HTTP request",
                                    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 50))
+EXPORTS = Counter("coursewright_exports_total", "Export builds by format and outcome", ["format", "outcome"])
+EXPORT_DURATION = Histogram("coursewright_export_duration_seconds", "Time to build one export", ["format"],
+                            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 15, 60, 300))

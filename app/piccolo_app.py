@@ -6,6 +6,7 @@ from app.accounts.tables import AuthSession, Invitation, LoginFailure, Membershi
 from app.audit.tables import AuditLog
 from app.authoring.tables import ContentItem, Course, GenerationRun, Syllabus
 from app.db import APP_NAME, MIGRATIONS_DIR
+from app.exports.tables import ExportRequest, PackageExport
 from app.jobs.tables import BackgroundJob, TenantStats
 from app.llm.tables import AIUsage
 from app.player.tables import Enrollment, LessonProgress, QuestionStat, QuizAttempt
@@ -17,7 +18,7 @@ APP_CONFIG = AppConfig(
     table_classes=[
         Tenant, User, Membership, AuthSession, LoginFailure, AuditLog, BackgroundJob, TenantStats,
         Course, GenerationRun, Syllabus, ContentItem, AIUsage, CoursePackageRow,
-        Enrollment, LessonProgress, QuizAttempt, QuestionStat, Invitation,
+        Enrollment, LessonProgress, QuizAttempt, QuestionStat, Invitation, PackageExport, ExportRequest,
     ],
     migration_dependencies=[],
     commands=[],

@@ -17,18 +17,20 @@ from saq import CronJob, Worker
 
 from app.authoring.generation import sweep_generation
 from app.db import DB_UNAVAILABLE
+from app.exports.services import sweep_exports
 from app.jobs.lease import drain
 from app.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS
 from app.queue import GENERATION_QUEUE, QUEUE_NAME, get_queue
 from app.settings import Settings
 from tasks.authoring import generate_item, generate_syllabus
+from tasks.exports import build_export
 from tasks.housekeeping import purge_expired_sessions
 from tasks.jobs import fail_lost_jobs, recompute_tenant_stats
 
 log = structlog.get_logger("coursewright.worker")
 
 FUNCTIONS = {
-    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs],
+    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, build_export],
     GENERATION_QUEUE: [generate_syllabus, generate_item],
 }
 
@@ -53,6 +55,7 @@ async def sweep_generation_forever(settings: Settings) -> None:
         try:
             # One line per sweep, also when it found nothing: the sign that the sweeper is alive.
             log.info("generation_swept", **await sweep_generation())
+            log.info("exports_swept", **await sweep_exports())
         except DB_UNAVAILABLE as exc:
             log.warning("generation_sweep_waiting_for_database", error=repr(exc))
         except Exception as exc:  # the next sweep may succeed; the loop must outlive one bad one

@@ -136,6 +136,7 @@ _PAGE_OF = {
     "content_item": "/admin/items/{}",
     "generation_run": "/admin/runs/{}",
     "background_job": "/admin/jobs/{}",
+    "package_export": "/admin/exports/{}",
 }
 
 # Entities whose page needs a lookup, or that may be gone (a removed member, an invitation no longer open,

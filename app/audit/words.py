@@ -40,6 +40,7 @@ ACTION_WORDS: dict[AuditAction, str] = {
     AuditAction.ENROLLMENT_CREATED: "Learner enrolled",
     AuditAction.EXPORT_PDF: "PDF exported",
     AuditAction.EXPORT_SCORM: "SCORM package exported",
+    AuditAction.EXPORT_HTML: "HTML site exported",
     AuditAction.PRODUCT_CREATED: "Product created",
     AuditAction.PRODUCT_UPDATED: "Product changed",
     AuditAction.ANALYTICS_JOB_RUN: "Analytics computed",
@@ -70,6 +71,7 @@ ENTITY_WORDS = {
     "background_job": "Background job",
     "course_package": "Course version",
     "enrollment": "Enrollment",
+    "package_export": "Export",
 }
 
 

@@ -16,6 +16,7 @@ from app.accounts import services as accounts
 from app.audit.services import SYSTEM
 from app.audit.tables import AuditLog
 from app.authoring.tables import ContentItem, GenerationRun
+from app.exports.tables import PackageExport
 from app.jobs.tables import BackgroundJob
 from tests.conftest import DATABASE_URL, Client, Persona, make_member, make_tenant
 from tests.publishing.helpers import published_course
@@ -39,6 +40,7 @@ class World:
     audit_entry_id: int
     invitation_id: uuid.UUID  # a pending invitation to Acme
     invitation_token: str
+    export_id: uuid.UUID  # a failed HTML export of the course's version (written straight, no job)
     index: int = 1  # a lesson of the course
     module_index: int = 1
 
@@ -63,6 +65,7 @@ async def build_world(base_url: str) -> World:
     item = await ContentItem.select(ContentItem.id).where(ContentItem.syllabus_id == syllabus["id"]).first()
     job = await _finished_job(acme["id"])
     entry = await AuditLog.select(AuditLog.id).where(AuditLog.tenant_id == acme["id"]).first()
+    export_id = await _failed_export(acme["id"], package["id"])
     invitation, token = await accounts.create_invitation(acme["id"], email=f"ivy-{uuid.uuid4().hex[:8]}@example.test",
                                                          role="learner", actor=SYSTEM, actor_role="owner")
     return World(
@@ -70,7 +73,17 @@ async def build_world(base_url: str) -> World:
         course_id=syllabus["course_id"], syllabus_id=syllabus["id"], package_id=package["id"],
         version=package["version"], run_id=run["id"], item_id=item["id"], membership_id=learner.membership_id,
         job_id=job["id"], audit_entry_id=entry["id"], invitation_id=invitation["id"], invitation_token=token,
+        export_id=export_id,
     )
+
+
+async def _failed_export(tenant_id: uuid.UUID, package_id: uuid.UUID) -> uuid.UUID:
+    export_id = uuid.uuid4()
+    await PackageExport.raw(
+        "INSERT INTO package_export (id, tenant_id, package_id, format, options, exporter_version, status, error, "
+        "created_at, queued_at, attempt, lost_attempts) VALUES ({}, {}, {}, 'HTML', '{{}}'::jsonb, 'world', 'FAILED', "
+        "'The HTML site could not be built: test world', now(), now(), 1, 0)", export_id, tenant_id, package_id)
+    return export_id
 
 
 async def _finished_job(tenant_id: uuid.UUID) -> dict:
