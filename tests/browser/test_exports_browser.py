@@ -1,0 +1,48 @@
+"""Exports in a real browser: an admin exports the HTML site of a version from its page (HTMX progress until
+the download link appears), and an enrolled learner downloads it from the course overview.
+
+Screenshots: test-artifacts/screenshots/exports-*.png.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser.conftest import shot, sign_in
+from tests.publishing.helpers import published_course
+
+pytestmark = pytest.mark.browser
+
+
+async def test_an_admin_and_a_learner_export_a_version(new_context, client, personas):
+    await client.login(personas.admin.email)
+    syllabus, package = await published_course(client)
+
+    admin = await (await new_context()).new_page()
+    await sign_in(admin, personas.admin.email, landing="/admin")
+    await admin.goto(f"/admin/packages/{syllabus['id']}/v/{package['version']}")
+    panel = admin.locator(".export-panel")
+    await expect(panel.get_by_role("button", name="SCORM 1.2 (ZIP)")).to_be_visible()
+    await expect(panel.get_by_label("PDF with answer key appendix")).to_be_visible()
+    await panel.get_by_role("button", name="HTML site (ZIP)").click()
+    link = admin.locator("#export-result").get_by_role("button", name="Download")
+    await expect(link).to_be_visible()
+    await expect(link).to_contain_text(f"-v{package['version']}-html.zip")
+    await expect(admin.locator("#export-result .badge")).to_have_text("Ready")
+    await shot(admin, "exports-admin-version")
+    async with admin.expect_download() as download:
+        await link.click()
+    assert (await download.value).suggested_filename.endswith(f"-v{package['version']}-html.zip")
+
+    learner = await (await new_context()).new_page()
+    await sign_in(learner, personas.learner.email, landing="/learn")
+    await learner.goto(f"/learn/{syllabus['id']}")
+    await learner.get_by_role("button", name="Enroll in this course").click()
+    await learner.goto(f"/learn/{syllabus['id']}")
+    block = learner.locator(".export-panel")
+    await expect(block.get_by_role("heading", name="Download")).to_be_visible()
+    await expect(block.get_by_role("button", name="SCORM 1.2 (ZIP)")).to_have_count(0)
+    await block.get_by_role("button", name="HTML site (ZIP)").click()
+    await expect(learner.locator("#export-result").get_by_role("button", name="Download")).to_be_visible()
+    await shot(learner, "exports-learner-overview")
