@@ -12,6 +12,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
 
 from tests.conftest import DATABASE_URL, Client, Persona, fetch_rows, make_member, make_tenant, poll_rows, start_server
@@ -100,6 +101,10 @@ async def test_it_builds_an_html_export_on_a_worker_and_serves_it(live_server, c
         metadata = json.loads(audit[0]["metadata"])
         assert metadata["package_id"] == str(course.package["id"]) and metadata["version"] == course.package["version"]
         assert metadata["format"] == "HTML"
+
+        metrics = (await admin.get("/metrics")).text
+        assert 'coursewright_exports_total{format="HTML",outcome="succeeded"}' in metrics
+        assert 'coursewright_export_duration_seconds_count{format="HTML"}' in metrics
     finally:
         await admin.aclose()
 
@@ -237,3 +242,33 @@ async def test_it_refuses_a_package_over_the_size_guard_before_any_work(course):
     finally:
         await admin.aclose()
         small.stop()
+
+
+async def test_it_keeps_the_state_machine_and_the_finished_bytes_in_the_database(live_server, course):
+    admin = await signed_in(live_server.url, course.admin)
+    try:
+        export_id = export_id_of(await admin.post(f"/admin/packages/{course.package['id']}/exports",
+                                                  {"format": "HTML"}))
+    finally:
+        await admin.aclose()
+    row = await finished(export_id)
+    assert row["status"] == "SUCCEEDED"
+    for change in ("content = 'x'::bytea", "status = 'FAILED'", "status = 'QUEUED'", "error = 'x'"):
+        with pytest.raises(asyncpg.RaiseError, match="immutable"):
+            await fetch_rows(DATABASE_URL, f"UPDATE package_export SET {change} WHERE id = $1", export_id)
+    queued = uuid.uuid4()
+    await fetch_rows(DATABASE_URL, "INSERT INTO package_export (id, tenant_id, package_id, format, options, "
+                     "exporter_version, status, created_at, queued_at, attempt, lost_attempts) VALUES "
+                     "($1, $2, $3, 'HTML', '{}', 'test-guard', 'QUEUED', now(), now(), 0, 0)",
+                     queued, course.admin.tenant_id, course.package["id"])
+    with pytest.raises(asyncpg.RaiseError, match="not a transition"):
+        await fetch_rows(DATABASE_URL, "UPDATE package_export SET status = 'SUCCEEDED', content = 'x', sha256 = 'x', "
+                         "size_bytes = 1 WHERE id = $1", queued)
+    with pytest.raises(asyncpg.RaiseError, match="key never changes"):
+        await fetch_rows(DATABASE_URL, "UPDATE package_export SET format = 'PDF' WHERE id = $1", queued)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await fetch_rows(DATABASE_URL, "INSERT INTO package_export (id, tenant_id, package_id, format, options, "
+                         "exporter_version, status, created_at, queued_at, attempt, lost_attempts) VALUES "
+                         "($1, $2, $3, 'HTML', '{}', 'test-guard', 'QUEUED', now(), now(), 0, 0)",
+                         uuid.uuid4(), course.admin.tenant_id, course.package["id"])
+    await fetch_rows(DATABASE_URL, "DELETE FROM package_export WHERE id = $1", queued)
