@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,23 @@ def test_it_prints_every_lesson_on_more_pages_than_lessons(package, learner_pdf)
     metadata = pypdf.PdfReader(io.BytesIO(learner_pdf)).metadata
     assert metadata.title == package.course.title
     assert metadata["/CreationDate"] == "D:20260314092653Z" == metadata["/ModDate"]
+
+
+def test_it_saves_its_first_pages_for_review(learner_pdf, tmp_path):
+    """Cover, contents, outcomes and a lesson page as PNGs under test-artifacts/screenshots/ (pdftoppm from
+    poppler-utils: `scripts/install-debian-package.sh poppler-utils`)."""
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm is not installed")
+    source = tmp_path / "course.pdf"
+    source.write_bytes(learner_pdf)
+    out = ROOT / "test-artifacts" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("pdf-export-page-*.png"):
+        stale.unlink()
+    subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "4", str(source), str(out / "pdf-export-page")],
+                   check=True, timeout=60)
+    pages = sorted(out.glob("pdf-export-page-*.png"))  # pdftoppm pads the number to the page count's digits
+    assert len(pages) >= 4 and all(page.stat().st_size > 5000 for page in pages)
 
 
 def test_it_prints_the_answer_key_only_when_asked(package, learner_pdf, instructor_pdf):
