@@ -70,7 +70,7 @@ def test_it_prints_every_lesson_on_more_pages_than_lessons(package, learner_pdf)
     assert entry, pages[1]
     assert _squash(last.lesson.explanation.overview) in pages[int(entry.group(1)) - 1]
     # Running header (course title) and numbered footer on a body page.
-    assert pages[3].endswith(_squash(package.course.title + package.modules[0].title) + f"Page4of{len(pages)}")
+    assert pages[2].endswith(_squash(package.course.title + package.modules[0].title) + f"Page3of{len(pages)}")
     # The quiz after its lesson, the project with its rubric.
     assert _squash(last.quiz.questions[0].question) in whole
     assert _squash(package.modules[-1].project.rubric[0].criterion) in whole
