@@ -8,6 +8,7 @@ The exporters are pure: a CoursePackage in, bytes out, byte-identical for the sa
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,11 +52,11 @@ def _exporter(fmt: ExportFormat) -> Any:
 
 
 def available(fmt: ExportFormat) -> bool:
+    # Looked up, not imported: the web process never loads WeasyPrint and friends (the worker does).
     try:
-        _exporter(fmt)
-    except FormatUnavailable:
+        return importlib.util.find_spec(MODULES[fmt]) is not None
+    except ImportError:
         return False
-    return True
 
 
 def build(fmt: ExportFormat, package: CoursePackage, *, answer_key: bool = False) -> Built:

@@ -6,9 +6,12 @@ Screenshots: test-artifacts/screenshots/exports-*.png.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from playwright.async_api import expect
 
+from app.exports.tables import PackageExport
 from tests.browser.conftest import shot, sign_in
 from tests.publishing.helpers import published_course
 
@@ -34,6 +37,20 @@ async def test_an_admin_and_a_learner_export_a_version(new_context, client, pers
     async with admin.expect_download() as download:
         await link.click()
     assert (await download.value).suggested_filename.endswith(f"-v{package['version']}-html.zip")
+
+    # A failed export shows its error in words and a Try again button that rebuilds it.
+    failed = uuid.uuid4()
+    await PackageExport.raw(
+        "INSERT INTO package_export (id, tenant_id, package_id, format, options, exporter_version, status, error, "
+        "created_at, queued_at, attempt, lost_attempts) VALUES ({}, {}, {}, 'HTML', '{{}}'::jsonb, 'browser-failed', "
+        "'FAILED', 'The HTML site could not be built: the worker ran out of disk', now(), now(), 1, 0)",
+        failed, personas.acme["id"], package["id"])
+    await admin.goto(f"/admin/exports/{failed}")
+    await expect(admin.locator(".export-error")).to_contain_text("ran out of disk")
+    await shot(admin, "exports-admin-failed")
+    await admin.get_by_role("button", name="Try again").click()
+    await expect(admin.get_by_role("button", name="Download")).to_be_visible()
+    await shot(admin, "exports-admin-retried")
 
     learner = await (await new_context()).new_page()
     await sign_in(learner, personas.learner.email, landing="/learn")
