@@ -59,11 +59,13 @@ def available(fmt: ExportFormat) -> bool:
         return False
 
 
-def build(fmt: ExportFormat, package: CoursePackage, *, answer_key: bool = False) -> Built:
-    """Build one export. An invalid SCORM package raises the exporter's ScormInvalid (with its report)."""
+def build(fmt: ExportFormat, package: CoursePackage, *, answer_key: bool = False, version: int | None = None,
+          published_at: str | None = None) -> Built:
+    """Build one export. An invalid SCORM package raises the exporter's ScormInvalid (with its report).
+    The PDF's cover names the version and its publish date (the package row's, not the document's)."""
     exporter = _exporter(fmt)
     if fmt == ExportFormat.PDF:
-        return Built(exporter(package, answer_key=answer_key))
+        return Built(exporter(package, answer_key=answer_key, version=version, published_at=published_at))
     if fmt == ExportFormat.SCORM:
         content, report = exporter(package)
         return Built(content, msgspec.to_builtins(report))

@@ -56,6 +56,13 @@ def options_of(fmt: ExportFormat, answer_key: bool) -> dict[str, Any]:
     return {"answer_key": True} if fmt == ExportFormat.PDF and answer_key else {}
 
 
+def _decode(row: dict[str, Any]) -> None:
+    """JSONB columns come back from the query builder as text."""
+    row["options"] = _options(row)
+    if isinstance(row.get("report"), str | bytes):
+        row["report"] = msgspec.json.decode(row["report"])
+
+
 def _options(row: dict[str, Any]) -> dict[str, Any]:
     value = row["options"]
     return msgspec.json.decode(value) if isinstance(value, str | bytes) else (value or {})
@@ -70,7 +77,7 @@ async def get_export(tenant_id: uuid.UUID, export_id: uuid.UUID) -> dict[str, An
         (PackageExport.id == export_id) & (PackageExport.tenant_id == tenant_id)).first()
     if row is None:
         raise NotFound("No such export in this workspace.")
-    row["options"] = _options(row)
+    _decode(row)
     return row
 
 
@@ -156,7 +163,7 @@ async def _find(package_id: uuid.UUID, fmt: ExportFormat, options: dict[str, Any
 
 async def _meta(export_id: uuid.UUID) -> dict[str, Any]:
     row = await PackageExport.select(*META).where(PackageExport.id == export_id).first()
-    row["options"] = _options(row)
+    _decode(row)
     return row
 
 
@@ -250,13 +257,15 @@ async def _build(row: dict[str, Any]) -> dict[str, Any]:
     export_id, fmt = row["id"], ExportFormat(row["format"])
     started = time.monotonic()
     try:
-        package = await publishing.document_of({"id": row["package_id"], "content_hash": await _hash(row)})
+        meta = await _package_row(row)
+        package = await publishing.document_of({"id": row["package_id"], "content_hash": meta["content_hash"]})
     except DB_UNAVAILABLE:
         await _release(row)
         return {"export_id": str(export_id), "released": True}
     options = _options(row)
     # Exporters are CPU-bound (WeasyPrint takes seconds): a thread keeps the worker's loop heartbeating.
-    work = asyncio.to_thread(formats.build, fmt, package, answer_key=bool(options.get("answer_key")))
+    work = asyncio.to_thread(formats.build, fmt, package, answer_key=bool(options.get("answer_key")),
+                             version=meta["version"], published_at=meta["published_at"].isoformat())
     try:
         built = await drain.hold(work, heartbeat=functools.partial(EXPORT_LEASE.heartbeat, export_id, row["attempt"]),
                                  interval=_lease_seconds() / 4)
@@ -284,10 +293,10 @@ def _error_words(fmt: ExportFormat, exc: Exception) -> str:
     return f"The {formats.WORDS[fmt]} could not be built: {detail}"
 
 
-async def _hash(row: dict[str, Any]) -> str:
-    package = await publishing.CoursePackageRow.select(publishing.CoursePackageRow.content_hash).where(
-        publishing.CoursePackageRow.id == row["package_id"]).first()
-    return package["content_hash"]
+async def _package_row(row: dict[str, Any]) -> dict[str, Any]:
+    table = publishing.CoursePackageRow
+    return await table.select(table.content_hash, table.version, table.published_at).where(
+        table.id == row["package_id"]).first()
 
 
 async def _release(row: dict[str, Any]) -> None:

@@ -272,3 +272,55 @@ async def test_it_keeps_the_state_machine_and_the_finished_bytes_in_the_database
                          "($1, $2, $3, 'HTML', '{}', 'test-guard', 'QUEUED', now(), now(), 0, 0)",
                          uuid.uuid4(), course.admin.tenant_id, course.package["id"])
     await fetch_rows(DATABASE_URL, "DELETE FROM package_export WHERE id = $1", queued)
+
+
+async def test_it_exports_pdf_with_and_without_the_key_and_scorm_with_its_report(live_server, course):
+    # A fresh admin: three new exports are exactly the default rate limit.
+    exporter = await make_member({"id": course.admin.tenant_id}, "admin", "ed")
+    admin = await signed_in(live_server.url, exporter)
+    learner = await signed_in(live_server.url, course.learner)
+    exports = f"/admin/packages/{course.package['id']}/exports"
+    try:
+        plain = export_id_of(await admin.post(exports, {"format": "PDF"}))
+        keyed = export_id_of(await admin.post(exports, {"format": "PDF", "answer_key": "on"}))
+        scorm = export_id_of(await admin.post(exports, {"format": "SCORM"}))
+        assert len({plain, keyed, scorm}) == 3
+        rows = {export_id: await finished(export_id) for export_id in (plain, keyed, scorm)}
+        assert all(row["status"] == "SUCCEEDED" for row in rows.values()), [r["error"] for r in rows.values()]
+        assert json.loads(rows[keyed]["options"]) == {"answer_key": True}
+        assert json.loads(rows[plain]["options"]) == {}
+
+        pdf = await admin.get(f"/admin/exports/{plain}/download")
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+        assert pdf.headers["content-disposition"].endswith(f'-v{course.package["version"]}.pdf"')
+        report = json.loads(rows[scorm]["report"])
+        assert report["valid"] is True and report["checked"]
+        page = await admin.get(f"/admin/exports/{scorm}")
+        assert "SCORM conformance: valid" in page.text
+        zipped = await admin.get(f"/admin/exports/{scorm}/download")
+        assert zipped.headers["content-disposition"].endswith('-scorm.zip"')
+        assert "imsmanifest.xml" in zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
+        actions = await fetch_rows(DATABASE_URL, "SELECT action FROM audit_log WHERE actor_id = $1 ORDER BY id",
+                                   exporter.user_id)
+        assert [a["action"] for a in actions if a["action"].startswith("EXPORT")] == [
+            "EXPORT_PDF", "EXPORT_PDF", "EXPORT_SCORM"]
+
+        # The learner's PDF is the admin's plain one, from the cache; the keyed one stays out of reach.
+        mine = export_id_of(await learner.post(f"/learn/{course.syllabus['id']}/exports", {"format": "PDF"}))
+        assert mine == plain
+        assert (await learner.get(f"/learn/exports/{plain}/download")).content == pdf.content
+        for export_id in (keyed, scorm):
+            assert (await learner.get(f"/learn/exports/{export_id}")).status_code == 404
+
+        refused = await admin.post(exports, {"format": "HTML", "answer_key": "on"})  # HTML is cached: no limit
+        assert refused.status_code == 303
+        retry = uuid.uuid4()
+        await fetch_rows(DATABASE_URL, "INSERT INTO package_export (id, tenant_id, package_id, format, options, "
+                         "exporter_version, status, error, created_at, queued_at, attempt, lost_attempts) VALUES "
+                         "($1, $2, $3, 'HTML', '{}', 'test-limit', 'FAILED', 'boom', now(), now(), 1, 0)",
+                         retry, course.admin.tenant_id, course.package["id"])
+        limited = await admin.post(f"/admin/exports/{retry}/retry")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    finally:
+        await admin.aclose()
+        await learner.aclose()
