@@ -52,6 +52,15 @@ async def test_an_admin_and_a_learner_export_a_version(new_context, client, pers
     await expect(admin.get_by_role("button", name="Download")).to_be_visible()
     await shot(admin, "exports-admin-retried")
 
+    # SCORM: the conformance report sits next to its download.
+    await admin.goto(f"/admin/packages/{syllabus['id']}/v/{package['version']}")
+    await admin.locator(".export-panel").get_by_role("button", name="SCORM 1.2 (ZIP)").click()
+    await expect(admin.locator("#export-result").get_by_role("button", name="Download")).to_contain_text("-scorm.zip",
+                                                                                                        timeout=30_000)
+    await expect(admin.locator("#export-result .conformance-report summary")).to_have_text("SCORM conformance: valid")
+    await admin.locator("#export-result .conformance-report summary").click()
+    await shot(admin, "exports-admin-scorm")
+
     learner = await (await new_context()).new_page()
     await sign_in(learner, personas.learner.email, landing="/learn")
     await learner.goto(f"/learn/{syllabus['id']}")
