@@ -324,3 +324,17 @@ async def test_it_exports_pdf_with_and_without_the_key_and_scorm_with_its_report
     finally:
         await admin.aclose()
         await learner.aclose()
+
+
+async def test_it_fails_an_export_whose_workers_kept_getting_lost(course):
+    from app.exports.services import sweep_exports
+
+    export_id = uuid.uuid4()
+    await fetch_rows(DATABASE_URL, "INSERT INTO package_export (id, tenant_id, package_id, format, options, "
+                     "exporter_version, status, created_at, queued_at, claimed_at, heartbeat_at, attempt, "
+                     "lost_attempts) VALUES ($1, $2, $3, 'HTML', '{}', 'test-lost', 'RUNNING', now(), now(), "
+                     "now() - interval '1 hour', now() - interval '1 hour', 3, 2)",
+                     export_id, course.admin.tenant_id, course.package["id"])
+    await sweep_exports()  # the live server's own sweeper may get there first: the outcome is the same
+    row = (await fetch_rows(DATABASE_URL, "SELECT status, error FROM package_export WHERE id = $1", export_id))[0]
+    assert row["status"] == "FAILED" and "stopped several times" in row["error"]
