@@ -443,8 +443,9 @@ async def sweep_generation() -> dict[str, int]:
             GENERATION_RECOVERIES.labels(kind="SYLLABUS", action="requeued_lost").inc()
             await wake_syllabus_run(run["id"], queued_at)
             summary["requeued"] += 1
-    summary["rewoken"] = await _rewake(ITEM_LEASE, "generate_item", wake_item)
-    summary["rewoken"] += await _rewake(RUN_LEASE, "generate_syllabus", wake_syllabus_run)
+    summary["rewoken"] = await rewake(ITEM_LEASE, _task_queue("generate_item"), "generate_item", wake_item)
+    summary["rewoken"] += await rewake(RUN_LEASE, _task_queue("generate_syllabus"), "generate_syllabus",
+                                       wake_syllabus_run)
     summary["dependents"], summary["runs"] = await _settle_stranded()
     return summary
 
@@ -466,13 +467,13 @@ async def _full_item(item_id: uuid.UUID) -> dict[str, Any]:
 WAITING_JOB_STATES = ("new", "queued")
 
 
-async def _rewake(table: LeasedTable, task_name: str, wake: Any) -> int:
+async def rewake(table: LeasedTable, queue_name: str, task_name: str, wake: Any) -> int:
     """QUEUED rows whose wake-up will never reach a worker get a new one; rows whose job is still waiting
-    in a backlog are left alone."""
+    in a backlog are left alone. Every leased kind of row (generation, exports) is swept with this."""
     rows = await table.waiting(lease() / 2)
     if not rows:
         return 0
-    queue = get_queue(_task_queue(task_name))
+    queue = get_queue(queue_name)
     jobs = await queue.jobs(wake_key(task_name, row["id"], row["queued_at"]) for row in rows)
     woken = 0
     for row, job in zip(rows, jobs, strict=True):

@@ -324,7 +324,11 @@ async def _finish(row: dict[str, Any], *, built: formats.Built | None = None, er
 
 
 async def sweep_exports() -> dict[str, int]:
-    """Re-queue exports whose worker stopped heartbeating; fail them after too many lost attempts."""
+    """Re-queue exports whose worker stopped heartbeating; fail them after too many lost attempts; wake
+    QUEUED exports whose wake-up was lost (the queue was away when it was sent)."""
+    from app.authoring.generation import rewake  # the one re-wake pass of leased rows
+    from tasks.exports import build_export  # tasks import this module
+
     settings = get_settings()
     swept = {"requeued": 0, "failed": 0}
     for row in await EXPORT_LEASE.expired(dt.timedelta(seconds=_lease_seconds())):
@@ -337,4 +341,5 @@ async def sweep_exports() -> dict[str, int]:
         elif (queued_at := await EXPORT_LEASE.requeue(row["id"], row["attempt"], lost=True)) is not None:
             await wake_export(row["id"], queued_at)
             swept["requeued"] += 1
+    swept["rewoken"] = await rewake(EXPORT_LEASE, build_export.saq_queue, "build_export", wake_export)
     return swept

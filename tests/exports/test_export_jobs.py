@@ -338,3 +338,25 @@ async def test_it_fails_an_export_whose_workers_kept_getting_lost(course):
     await sweep_exports()  # the live server's own sweeper may get there first: the outcome is the same
     row = (await fetch_rows(DATABASE_URL, "SELECT status, error FROM package_export WHERE id = $1", export_id))[0]
     assert row["status"] == "FAILED" and "stopped several times" in row["error"]
+
+
+async def test_it_wakes_again_an_export_whose_wake_up_was_lost(course):
+    # A QUEUED export with no SAQ job behind it (the queue was away when it was sent): the sweep sends a new
+    # wake-up and the live server's worker builds it.
+    from app.exports.services import sweep_exports
+    from app.queue import close_queue, connect_queues
+
+    export_id = uuid.uuid4()
+    await fetch_rows(DATABASE_URL, "INSERT INTO package_export (id, tenant_id, package_id, format, options, "
+                     "exporter_version, status, created_at, queued_at, attempt, lost_attempts) VALUES ($1, $2, $3, "
+                     "'HTML', '{}', 'test-rewake', 'QUEUED', now(), now() - interval '1 hour', 0, 0)",
+                     export_id, course.admin.tenant_id, course.package["id"])
+    await connect_queues()  # the same PostgreSQL queue the live server's worker reads
+    try:
+        swept = await sweep_exports()  # the live server's own sweeper may get there first: same outcome
+    finally:
+        await close_queue()
+    assert swept["rewoken"] == 1 or (await fetch_rows(
+        DATABASE_URL, "SELECT attempt FROM package_export WHERE id = $1", export_id))[0]["attempt"] == 1
+    row = await finished(export_id)
+    assert row["status"] == "SUCCEEDED" and row["attempt"] == 1
