@@ -38,11 +38,10 @@ from app.authoring.tables import (
     SyllabusStatus,
 )
 from app.db import DB_UNAVAILABLE, engine, persist
-from app.jobs.lease import LeasedTable, LeaseLost, Released, drain, wake_key
+from app.jobs.lease import LeasedTable, LeaseLost, Released, drain, rewake, wake, wake_key
 from app.llm.generate import GenerationFailed, generate
 from app.llm.providers import get_provider
 from app.metrics import GENERATED_ITEMS, GENERATION_RECOVERIES
-from app.queue import enqueue, get_queue
 from app.settings import get_settings
 
 log = structlog.get_logger(__name__)
@@ -92,20 +91,13 @@ def heartbeat_interval() -> float:
 async def wake_item(item_id: uuid.UUID, queued_at: dt.datetime) -> None:
     from tasks.authoring import generate_item  # tasks import this module
 
-    await _wake(generate_item, wake_key("generate_item", item_id, queued_at), item_id=str(item_id))
+    await wake(generate_item, wake_key("generate_item", item_id, queued_at), item_id=str(item_id))
 
 
 async def wake_syllabus_run(run_id: uuid.UUID, queued_at: dt.datetime) -> None:
     from tasks.authoring import generate_syllabus
 
-    await _wake(generate_syllabus, wake_key("generate_syllabus", run_id, queued_at), run_id=str(run_id))
-
-
-async def _wake(task: Any, key: str, **kwargs: str) -> None:
-    try:
-        await enqueue(task, key=key, **kwargs)
-    except Exception as exc:  # the queue is away: the row stays QUEUED and the sweeper wakes it later
-        log.error("alert:enqueue_failed", task=task.__qualname__, key=key, error=repr(exc))
+    await wake(generate_syllabus, wake_key("generate_syllabus", run_id, queued_at), run_id=str(run_id))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,8 +435,9 @@ async def sweep_generation() -> dict[str, int]:
             GENERATION_RECOVERIES.labels(kind="SYLLABUS", action="requeued_lost").inc()
             await wake_syllabus_run(run["id"], queued_at)
             summary["requeued"] += 1
-    summary["rewoken"] = await rewake(ITEM_LEASE, _task_queue("generate_item"), "generate_item", wake_item)
-    summary["rewoken"] += await rewake(RUN_LEASE, _task_queue("generate_syllabus"), "generate_syllabus",
+    summary["rewoken"] = await rewake(ITEM_LEASE, lease(), _task_queue("generate_item"), "generate_item",
+                                      wake_item)
+    summary["rewoken"] += await rewake(RUN_LEASE, lease(), _task_queue("generate_syllabus"), "generate_syllabus",
                                        wake_syllabus_run)
     summary["dependents"], summary["runs"] = await _settle_stranded()
     return summary
@@ -458,33 +451,6 @@ def _worker_lost(attempts: int) -> str:
 
 async def _full_item(item_id: uuid.UUID) -> dict[str, Any]:
     return await ContentItem.select().where(ContentItem.id == item_id).first()
-
-
-# SAQ job states of a wake-up that is still waiting for a worker. Any other state of the wake-up of a row
-# that has been QUEUED for half a lease means no worker is going to claim it: it was never enqueued, it
-# finished without claiming (an outage), or it is "active" in a worker that died before claiming (SAQ
-# itself would only notice at the task's timeout).
-WAITING_JOB_STATES = ("new", "queued")
-
-
-async def rewake(table: LeasedTable, queue_name: str, task_name: str, wake: Any) -> int:
-    """QUEUED rows whose wake-up will never reach a worker get a new one; rows whose job is still waiting
-    in a backlog are left alone. Every leased kind of row (generation, exports) is swept with this."""
-    rows = await table.waiting(lease() / 2)
-    if not rows:
-        return 0
-    queue = get_queue(queue_name)
-    jobs = await queue.jobs(wake_key(task_name, row["id"], row["queued_at"]) for row in rows)
-    woken = 0
-    for row, job in zip(rows, jobs, strict=True):
-        if job is not None and job.status in WAITING_JOB_STATES:
-            continue
-        queued_at = await table.touch_queued(row["id"], row["queued_at"])
-        if queued_at is not None:
-            GENERATION_RECOVERIES.labels(kind=table.name, action="rewoken").inc()
-            await wake(row["id"], queued_at)
-            woken += 1
-    return woken
 
 
 def _task_queue(task_name: str) -> str:

@@ -22,7 +22,7 @@ from app.db import DB_UNAVAILABLE, engine, persist
 from app.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Throttled
 from app.exports import formats
 from app.exports.tables import ExportFormat, ExportRequest, ExportStatus, PackageExport
-from app.jobs.lease import LeasedTable, LeaseLost, Released, drain, wake_key
+from app.jobs.lease import LeasedTable, LeaseLost, Released, drain, rewake, wake, wake_key
 from app.metrics import EXPORT_DURATION, EXPORTS
 from app.player import services as player
 from app.publishing import services as publishing
@@ -231,14 +231,9 @@ async def _audit(row: dict[str, Any], package: dict[str, Any], actor: Actor) -> 
 
 
 async def wake_export(export_id: uuid.UUID, queued_at: dt.datetime) -> None:
-    from app.queue import enqueue
     from tasks.exports import build_export  # tasks import this module
 
-    key = wake_key("build_export", export_id, queued_at)
-    try:
-        await enqueue(build_export, key=key, export_id=str(export_id))
-    except Exception as exc:  # the queue is away: the row stays QUEUED and the sweeper wakes it later
-        log.error("alert:enqueue_failed", task="build_export", key=key, error=repr(exc))
+    await wake(build_export, wake_key("build_export", export_id, queued_at), export_id=str(export_id))
 
 
 def _lease_seconds() -> float:
@@ -326,7 +321,6 @@ async def _finish(row: dict[str, Any], *, built: formats.Built | None = None, er
 async def sweep_exports() -> dict[str, int]:
     """Re-queue exports whose worker stopped heartbeating; fail them after too many lost attempts; wake
     QUEUED exports whose wake-up was lost (the queue was away when it was sent)."""
-    from app.authoring.generation import rewake  # the one re-wake pass of leased rows
     from tasks.exports import build_export  # tasks import this module
 
     settings = get_settings()
@@ -341,5 +335,6 @@ async def sweep_exports() -> dict[str, int]:
         elif (queued_at := await EXPORT_LEASE.requeue(row["id"], row["attempt"], lost=True)) is not None:
             await wake_export(row["id"], queued_at)
             swept["requeued"] += 1
-    swept["rewoken"] = await rewake(EXPORT_LEASE, build_export.saq_queue, "build_export", wake_export)
+    swept["rewoken"] = await rewake(EXPORT_LEASE, dt.timedelta(seconds=_lease_seconds()), build_export.saq_queue,
+                                    "build_export", wake_export)
     return swept

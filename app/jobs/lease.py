@@ -198,3 +198,48 @@ class Drain:
 
 
 drain = Drain()
+
+
+# ---------------------------------------------------------------------------------------------
+# Wake-ups: every leased kind of row (generation, exports) sends and re-sends them the same way.
+
+
+async def wake(task: Any, key: str, **kwargs: str) -> None:
+    """Send a row's wake-up. A queue that is away is an alert, not an error: the row stays QUEUED and the
+    sweeper's rewake() sends the wake-up again once the queue is back."""
+    from app.queue import enqueue
+
+    try:
+        await enqueue(task, key=key, **kwargs)
+    except Exception as exc:
+        log.error("alert:enqueue_failed", task=task.__qualname__, key=key, error=repr(exc))
+
+
+# SAQ job states of a wake-up that is still waiting for a worker. Any other state of the wake-up of a row
+# that has been QUEUED for half a lease means no worker is going to claim it: it was never enqueued, it
+# finished without claiming (an outage), or it is "active" in a worker that died before claiming (SAQ
+# itself would only notice at the task's timeout).
+WAITING_JOB_STATES = ("new", "queued")
+
+
+async def rewake(table: LeasedTable, lease: dt.timedelta, queue_name: str, task_name: str,
+                 send: Callable[[uuid.UUID, dt.datetime], Awaitable[None]]) -> int:
+    """QUEUED rows whose wake-up will never reach a worker get a new one (`send`); rows whose job is still
+    waiting in a backlog are left alone. Returns how many were woken."""
+    from app.metrics import GENERATION_RECOVERIES
+    from app.queue import get_queue
+
+    rows = await table.waiting(lease / 2)
+    if not rows:
+        return 0
+    jobs = await get_queue(queue_name).jobs(wake_key(task_name, row["id"], row["queued_at"]) for row in rows)
+    woken = 0
+    for row, job in zip(rows, jobs, strict=True):
+        if job is not None and job.status in WAITING_JOB_STATES:
+            continue
+        queued_at = await table.touch_queued(row["id"], row["queued_at"])
+        if queued_at is not None:
+            GENERATION_RECOVERIES.labels(kind=table.name, action="rewoken").inc()
+            await send(row["id"], queued_at)
+            woken += 1
+    return woken
