@@ -28,7 +28,7 @@ from litestar.routes import HTTPRoute
 from app.asgi import create_app
 from app.web.auth import requires_admin, requires_login
 from tests.conftest import Client, LiveServer
-from tests.web.world import World, build_world, changed_tables, database_fingerprint
+from tests.web.world import World, changed_tables, database_fingerprint
 
 # Not our handlers; skipped on purpose.
 SKIPPED = {
@@ -253,11 +253,6 @@ async def _send(client: Client, method: str, url: str, form: list[tuple[str, str
 
 # ---------------------------------------------------------------------------------------------
 # One world and one signed-in client per persona for the whole module
-
-
-@pytest.fixture(scope="module")
-async def world(live_server: LiveServer) -> World:
-    return await build_world(live_server.url)
 
 
 @pytest.fixture(scope="module")
