@@ -73,8 +73,10 @@ async def test_it_publishes_version_one_validated_and_audited(client, personas):
 async def test_it_increments_versions_when_content_changes(client, personas):
     await client.login(personas.admin.email)
     syllabus, first = await published_course(client)
+    # Lesson 1.2's quiz: new_quiz_approved below opens the slot of lesson 1.1's, and a slot has one open item.
     quiz = await ContentItem.select().where(
-        (ContentItem.syllabus_id == syllabus["id"]) & (ContentItem.kind == "QUIZ")).first()
+        (ContentItem.syllabus_id == syllabus["id"]) & (ContentItem.kind == "QUIZ") & (ContentItem.module_index == 1)
+        & (ContentItem.lesson_index == 2)).first()
     # Approved content never changes in place: regenerating it makes a new draft revision for the slot, and until
     # a revision is approved there is nothing new to publish. A new approved item for the slot makes version 2.
     assert (await client.post(f"/admin/items/{quiz['id']}/regenerate", {"instruction": "x"})).status_code == 303
