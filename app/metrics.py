@@ -32,3 +32,13 @@ DB_QUERIES_PER_REQUEST = Histogram("coursewright_db_queries_per_request", "SQL q
 EXPORTS = Counter("coursewright_exports_total", "Export builds by format and outcome", ["format", "outcome"])
 EXPORT_DURATION = Histogram("coursewright_export_duration_seconds", "Time to build one export", ["format"],
                             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 15, 60, 300))
+PURCHASES = Counter("coursewright_purchases_total", "Purchase steps by outcome (checkout_started, checkout_failed, "
+                    "paid, expired, refunded) and mode (stripe, sandbox)", ["outcome", "mode"])
+BILLING_EVENTS = Counter("coursewright_billing_webhook_events_total", "Stripe webhook events by type and outcome "
+                         "(processed, ignored, duplicate, rejected, failed, bad_signature)", ["type", "outcome"])
+BILLING_WEBHOOK_FAILURES = Counter(
+    "coursewright_billing_webhook_failures_total",
+    "Stripe webhook events whose processing failed (answered 500; alert:billing_webhook_failed)")
+BILLING_WEBHOOK_DURATION = Histogram(
+    "coursewright_billing_webhook_seconds", "Time to verify, record and process one Stripe webhook event",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))

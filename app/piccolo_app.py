@@ -5,6 +5,7 @@ from piccolo.conf.apps import AppConfig
 from app.accounts.tables import AuthSession, Invitation, LoginFailure, Membership, Tenant, User
 from app.audit.tables import AuditLog
 from app.authoring.tables import ContentItem, Course, GenerationRun, Syllabus
+from app.billing.tables import BillingEvent, Product, Purchase
 from app.db import APP_NAME, MIGRATIONS_DIR
 from app.exports.tables import ExportRequest, PackageExport
 from app.jobs.tables import BackgroundJob, TenantStats
@@ -19,6 +20,7 @@ APP_CONFIG = AppConfig(
         Tenant, User, Membership, AuthSession, LoginFailure, AuditLog, BackgroundJob, TenantStats,
         Course, GenerationRun, Syllabus, ContentItem, AIUsage, CoursePackageRow,
         Enrollment, LessonProgress, QuizAttempt, QuestionStat, Invitation, PackageExport, ExportRequest,
+        Product, Purchase, BillingEvent,
     ],
     migration_dependencies=[],
     commands=[],

@@ -74,6 +74,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     expose_query_count: bool
     bench_reference_endpoint: bool
     metrics_token: str | None = None  # /metrics wants "Authorization: Bearer <it>" when set
+    billing_sandbox_mode: bool = False
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # another Stripe API address (stripe-mock, the tests' fake)
+    public_base_url: str | None = None  # where Stripe sends buyers back; else the request's own address
 
     @property
     def is_production(self) -> bool:
@@ -206,6 +211,39 @@ def _metrics_token(environ: Mapping[str, str], production: bool) -> str | None:
     return token
 
 
+def _billing(environ: Mapping[str, str], production: bool) -> dict[str, Any]:
+    # The sandbox completes purchases without Stripe: right for a demo or a laptop, a free course for anyone
+    # in production. So production has it off by default and refuses it unless someone says so on purpose;
+    # and with real payments on, production needs both Stripe secrets before it serves a single page.
+    sandbox = _get(environ, "BILLING_SANDBOX_MODE", _parse_bool, not production)
+    if production and sandbox and not _get(environ, "BILLING_SANDBOX_ALLOWED_IN_PRODUCTION", _parse_bool, False):
+        raise SettingsError(
+            "BILLING_SANDBOX_MODE is on in production: every purchase would complete without payment. Turn it off, "
+            "or set BILLING_SANDBOX_ALLOWED_IN_PRODUCTION=true if this really is a demo install.")
+    secret_key = (_read(environ, "STRIPE_SECRET_KEY", secret=True) or "").strip() or None
+    webhook_secret = (_read(environ, "STRIPE_WEBHOOK_SECRET", secret=True) or "").strip() or None
+    if production and not sandbox:
+        required = (("STRIPE_SECRET_KEY", secret_key), ("STRIPE_WEBHOOK_SECRET", webhook_secret))
+        missing = [name for name, value in required if value is None]
+        if missing:
+            raise SettingsError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required in production "
+                "(COURSEWRIGHT_ENV=production) to sell courses: set them (or the *_FILE variants) from the Stripe "
+                "dashboard (API keys; Developers > Webhooks > signing secret).")
+    if secret_key is not None and not secret_key.startswith(("sk_", "rk_")):
+        raise SettingsError("STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_... or rk_...).")
+    if webhook_secret is not None and not webhook_secret.startswith("whsec_"):
+        raise SettingsError("STRIPE_WEBHOOK_SECRET must be a webhook signing secret (whsec_...).")
+    return {
+        "billing_sandbox_mode": sandbox,
+        "stripe_secret_key": secret_key,
+        "stripe_webhook_secret": webhook_secret,
+        "stripe_api_base": _get(environ, "STRIPE_API_BASE", _parse_url("http", "https"), None),
+        "public_base_url": (_get(environ, "PUBLIC_BASE_URL", _parse_url("http", "https"), None) or "").rstrip("/")
+        or None,
+    }
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = _get(environ, "COURSEWRIGHT_ENV", _parse_choice("development", "production"), "development")
@@ -293,6 +331,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         expose_query_count=_get(environ, "EXPOSE_QUERY_COUNT", _parse_bool, False),
         bench_reference_endpoint=_get(environ, "BENCH_REFERENCE_ENDPOINT", _parse_bool, False),
         metrics_token=metrics_token,
+        **_billing(environ, production),
     )
 
 

@@ -111,6 +111,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     asyncio.run(drop())
 
 
+WEBHOOK_SECRET = "whsec_coursewright_tests_only"
 os.environ.update(
     DATABASE_URL=DATABASE_URL,
     DATA_DIR=str(TEST_DATA),
@@ -118,7 +119,13 @@ os.environ.update(
     LOG_LEVEL="INFO",
     COURSEWRIGHT_ENV="development",
     EXPOSE_QUERY_COUNT="true",
+    # Every live server verifies Stripe webhooks with this secret (tests/billing/stripe_fake.py signs with it);
+    # purchases complete in the sandbox unless a test starts its own server with BILLING_SANDBOX_MODE=false.
+    STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    BILLING_SANDBOX_MODE="true",
 )
+for name in ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "PUBLIC_BASE_URL", "BILLING_SANDBOX_ALLOWED_IN_PRODUCTION"):
+    os.environ.pop(name, None)
 os.environ.pop("QUEUE_URL", None)
 os.environ.pop("MAINTENANCE_MODE", None)
 

@@ -7,6 +7,7 @@ from app.settings import SettingsError, load_settings
 from tests.conftest import BIN, ROOT
 
 STRONG = "k" * 48
+STRIPE = {"STRIPE_SECRET_KEY": "sk_test_" + "s" * 24, "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 24}
 
 
 def test_it_refuses_to_start_in_production_without_a_secret(tmp_path):
@@ -31,7 +32,8 @@ def test_it_reads_secrets_from_files(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text(STRONG + "\n")
     settings = load_settings({"COURSEWRIGHT_ENV": "production", "SECRET_KEY_FILE": str(secret_file),
-                              "METRICS_TOKEN": STRONG, "DATABASE_URL": "postgresql://db/x", "DATA_DIR": str(tmp_path)})
+                              "METRICS_TOKEN": STRONG, "DATABASE_URL": "postgresql://db/x", "DATA_DIR": str(tmp_path),
+                              **STRIPE})
     assert settings.secret_key == STRONG
     assert settings.cookie_secure is True and settings.worker_in_process is False
 

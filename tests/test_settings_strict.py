@@ -63,7 +63,8 @@ def test_it_needs_an_api_key_for_openai_and_picks_an_openai_model(base, tmp_path
 
 
 def test_it_refuses_development_conveniences_in_production(base):
-    production = {**base, "COURSEWRIGHT_ENV": "production", "SECRET_KEY": STRONG, "METRICS_TOKEN": STRONG}
+    production = {**base, "COURSEWRIGHT_ENV": "production", "SECRET_KEY": STRONG, "METRICS_TOKEN": STRONG,
+                  "STRIPE_SECRET_KEY": "sk_live_" + "s" * 24, "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 24}
     with pytest.raises(SettingsError, match="DATABASE_URL is required in production"):
         load_settings(production)
     with pytest.raises(SettingsError, match="BENCH_REFERENCE_ENDPOINT is for benchmarks only"):

@@ -43,6 +43,12 @@ ACTION_WORDS: dict[AuditAction, str] = {
     AuditAction.EXPORT_HTML: "HTML site exported",
     AuditAction.PRODUCT_CREATED: "Product created",
     AuditAction.PRODUCT_UPDATED: "Product changed",
+    AuditAction.CHECKOUT_STARTED: "Checkout started",
+    AuditAction.PURCHASE_EXPIRED: "Checkout expired unpaid",
+    AuditAction.PURCHASE_REFUNDED: "Purchase refunded",
+    AuditAction.ENROLLMENT_REVOKED: "Access removed",
+    AuditAction.BILLING_EVENT_REJECTED: "Payment event rejected",
+    AuditAction.BILLING_EVENT_REPLAYED: "Payment event replayed",
     AuditAction.ANALYTICS_JOB_RUN: "Analytics computed",
     AuditAction.CONTENT_SUGGESTION_CREATED: "Content suggestion made",
     AuditAction.CONTENT_SUGGESTION_ACCEPTED: "Content suggestion accepted",
@@ -72,6 +78,9 @@ ENTITY_WORDS = {
     "course_package": "Course version",
     "enrollment": "Enrollment",
     "package_export": "Export",
+    "product": "Product",
+    "purchase": "Purchase",
+    "billing_event": "Payment event",
 }
 
 

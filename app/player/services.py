@@ -15,6 +15,8 @@ import msgspec
 
 from app.audit.actions import AuditAction
 from app.audit.services import SYSTEM, Actor, audit
+from app.billing import money
+from app.billing import services as billing
 from app.db import engine, fetch_row
 from app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.player import enrollments
@@ -88,7 +90,7 @@ SELECT e.id AS enrollment_id, e.syllabus_id, e.package_id, e.last_lesson_index, 
             FROM quiz_attempt qa WHERE qa.enrollment_id = e.id
            ORDER BY qa.quiz_item_id, qa.score_pct DESC, qa.id) b) AS best_scores
 FROM enrollment e JOIN course_package p ON p.id = e.package_id
-WHERE e.user_id = $1 AND e.syllabus_id = $2 AND e.tenant_id = $3
+WHERE e.user_id = $1 AND e.syllabus_id = $2 AND e.tenant_id = $3 AND e.revoked_at IS NULL
 """
 
 
@@ -142,7 +144,18 @@ async def require_context(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id:
         return context
     if await publishing.newest_published(tenant_id, syllabus_id) is None:
         raise NotFound("No such course.")
+    revoked = await revoked_enrollment(tenant_id, user_id, syllabus_id)
+    if revoked is not None:
+        raise Forbidden(f"Your access to this course ended on {revoked['revoked_at']:%-d %B %Y}, when its purchase "
+                        "was refunded. Your progress is kept: buy it again to pick up where you left off.")
     raise Forbidden("Enroll in this course to read its lessons.")
+
+
+async def revoked_enrollment(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id: uuid.UUID) -> dict[str, Any] | None:
+    """The learner's enrollment when a refund took its access away (it is kept, with its progress)."""
+    return await Enrollment.select(Enrollment.id, Enrollment.revoked_at).where(
+        (Enrollment.tenant_id == tenant_id) & (Enrollment.user_id == user_id) & (Enrollment.syllabus_id == syllabus_id)
+        & Enrollment.revoked_at.is_not_null()).first()
 
 
 def lesson_at(context: LearnerContext, index: int) -> PackagedLesson:
@@ -163,14 +176,16 @@ async def catalog(tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[dict[str, An
         "SELECT e.syllabus_id, e.last_lesson_index, p.version, "
         "(SELECT count(*) FROM lesson_progress lp WHERE lp.enrollment_id = e.id) AS completed "
         "FROM enrollment e JOIN course_package p ON p.id = e.package_id "
-        "WHERE e.user_id = {} AND e.tenant_id = {}", user_id, tenant_id)
+        "WHERE e.user_id = {} AND e.tenant_id = {} AND e.revoked_at IS NULL", user_id, tenant_id)
+    products = await billing.active_products(tenant_id)
     by_course = {row["syllabus_id"]: row for row in enrollments}
     for course in courses:
         enrollment = by_course.get(course["syllabus_id"])
         if enrollment is not None:
             # Progress rows are per lesson slot and survive upgrades; a newer version may have fewer lessons.
             enrollment["completed"] = min(enrollment["completed"], course["lesson_count"])
-    return [{**course, "enrollment": by_course.get(course["syllabus_id"])} for course in courses]
+    return [{**course, "enrollment": by_course.get(course["syllabus_id"]),
+             "product": products.get(course["syllabus_id"])} for course in courses]
 
 
 async def course_preview(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> tuple[dict[str, Any], CoursePackage]:
@@ -182,13 +197,19 @@ async def course_preview(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> tuple[
 
 
 async def enroll(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id: uuid.UUID, *, actor: Actor) -> bool:
-    """Enroll on the newest published version; returns False when already enrolled. (Paid courses are
-    gated by the commerce work; today every published course is free.)"""
-    package, _document = await course_preview(tenant_id, syllabus_id)
+    """Enroll on the newest published version; returns False when already enrolled. A course with an active
+    product needs a paid purchase (L3), whose webhook enrolls the learner; enrolling here is for free courses
+    (and reopens the access a refund took, once the course has become free)."""
+    package, document = await course_preview(tenant_id, syllabus_id)
+    product = await billing.active_product(tenant_id, syllabus_id)
+    if product is not None and not await billing.has_paid(tenant_id, user_id, syllabus_id):
+        price = money.format_amount(product["price_minor"], product["currency"])
+        raise billing.PaymentRequired(f"“{document.course.title}” costs {price}: buy it to enroll.")
     rows = await Enrollment.raw(
         "INSERT INTO enrollment (id, tenant_id, user_id, syllabus_id, package_id, started_package_id, "
         "last_lesson_index, created_at, updated_at) VALUES (gen_random_uuid(), {}, {}, {}, {}, {}, 1, now(), now()) "
-        "ON CONFLICT (user_id, syllabus_id) DO NOTHING RETURNING id",
+        "ON CONFLICT (user_id, syllabus_id) DO UPDATE SET revoked_at = NULL, updated_at = now() "
+        "WHERE enrollment.revoked_at IS NOT NULL RETURNING id",
         tenant_id, user_id, syllabus_id, package["id"], package["id"])
     if rows:
         await audit(AuditAction.ENROLLMENT_CREATED, actor=actor, tenant_id=tenant_id, entity_type="enrollment",

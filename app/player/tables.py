@@ -26,6 +26,11 @@ class Enrollment(Table, tablename="enrollment"):
     last_lesson_index = Integer(default=1)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    # Paid courses: the purchase that opened this enrollment. A refund sets revoked_at: the learner loses
+    # access but the enrollment (and with it every completed lesson and quiz attempt) is kept, so buying
+    # again picks up where they were.
+    purchase_id = UUID(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
 
 
 class LessonProgress(Table, tablename="lesson_progress"):

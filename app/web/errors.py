@@ -36,6 +36,7 @@ log = structlog.get_logger("coursewright.errors")
 TITLES = {
     400: "That request did not make sense",
     401: "Please sign in",
+    402: "This course is sold",
     403: "You don't have access to this",
     404: "Page not found",
     405: "Method not allowed",
@@ -86,7 +87,7 @@ def error_response(request: Request, status: int, message: str, headers: dict[st
 # and everything it offers to move on (Post/Redirect/Get), instead of an error page. Not for 403/404/429
 # (the previous page cannot fix those, and 429 must keep its Retry-After), nor 5xx (its status matters to
 # monitoring), nor GET (the page that failed is the one asked for: going "back" to it would loop).
-BACK_WITH_MESSAGE = {400, 409}
+BACK_WITH_MESSAGE = {400, 402, 409}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

@@ -9,7 +9,8 @@ from app.settings import SettingsError, load_settings
 from tests.conftest import start_server
 
 TOKEN = "m" * 40
-PRODUCTION = {"COURSEWRIGHT_ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "postgresql://db/x"}
+PRODUCTION = {"COURSEWRIGHT_ENV": "production", "SECRET_KEY": "s" * 40, "DATABASE_URL": "postgresql://db/x",
+              "STRIPE_SECRET_KEY": "sk_live_" + "s" * 24, "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 24}
 
 
 def test_it_refuses_to_start_in_production_without_a_metrics_token(tmp_path):
