@@ -1,4 +1,4 @@
-"""The `coursewright` command: serve, worker, migrate, seed-demo, create-admin."""
+"""The `coursewright` command: serve, worker, migrate, seed-demo, create-admin, billing."""
 
 from __future__ import annotations
 
@@ -168,6 +168,43 @@ def seed_demo_command() -> None:
     click.echo("Demo data created." if created else "Demo data already present.")
     for email, password, role in demo_logins():
         click.echo(f"  {role:<8} {email}  /  {password}")
+
+
+@cli.group()
+def billing() -> None:
+    """Stripe webhook events: list the ones needing attention, replay one (the incident runbook's step)."""
+
+
+@billing.command("events")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+def billing_events(limit: int) -> None:
+    """Failed, rejected and stuck payment events, newest first; exits 1 when there are any."""
+    from app.billing.webhook import events_needing_attention
+
+    _settings_or_exit()
+    rows = _run(lambda: events_needing_attention(limit))
+    for row in rows:
+        click.echo(f"{row['received_at']:%Y-%m-%d %H:%M:%S}  {row['outcome']:<9} {row['stripe_event_id']}  "
+                   f"{row['type']}  tenant={row['tenant_id'] or '-'}  attempts={row['attempts']}  {row['detail']}")
+    click.echo(f"{len(rows)} event(s) need attention." if rows else "No payment event needs attention.")
+    sys.exit(1 if rows else 0)
+
+
+@billing.command("replay")
+@click.argument("stripe_event_id")
+def billing_replay(stripe_event_id: str) -> None:
+    """Process a recorded Stripe event again (evt_...), as Stripe's own retry would."""
+    from app.audit.services import SYSTEM
+    from app.billing.webhook import WebhookFailed, replay_anywhere
+
+    _settings_or_exit()
+    try:
+        row = _run(lambda: replay_anywhere(stripe_event_id, actor=SYSTEM))
+    except WebhookFailed:
+        click.secho(f"Replaying {stripe_event_id} failed again; see the log line alert:billing_webhook_failed.",
+                    fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"{stripe_event_id}: {row['outcome'].lower()} ({row['detail']})")
 
 
 @cli.command("create-admin")

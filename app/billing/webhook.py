@@ -252,18 +252,36 @@ async def get_event(tenant_id: uuid.UUID, event_id: uuid.UUID) -> dict[str, Any]
     return row
 
 
-async def replay(tenant_id: uuid.UUID | None, event_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
-    """Run a failed (or rejected, or stuck) event again, as Stripe's own retry would."""
-    condition = "id = {} AND tenant_id IS NOT DISTINCT FROM {}"
-    rows = await BillingEvent.raw(f"SELECT stripe_event_id, outcome FROM billing_event WHERE {condition}",
-                                  event_id, tenant_id)
+async def replay(tenant_id: uuid.UUID, event_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
+    """Run a failed (or rejected, or stuck) event of a workspace again, as Stripe's own retry would."""
+    rows = await BillingEvent.raw("SELECT * FROM billing_event WHERE id = {} AND tenant_id = {}", event_id, tenant_id)
     if not rows:
         raise NotFound("No such payment event in this workspace.")
-    if rows[0]["outcome"] not in REPLAYABLE:
-        raise Conflict(f"This event was already {rows[0]['outcome'].lower()}; replaying it would do nothing.")
+    return await _replay(rows[0], actor)
+
+
+async def replay_anywhere(stripe_event_id: str, *, actor: Actor) -> dict[str, Any]:
+    """The operator's replay (CLI): any event, also one that names no known workspace."""
+    rows = await BillingEvent.raw("SELECT * FROM billing_event WHERE stripe_event_id = {}", stripe_event_id)
+    if not rows:
+        raise NotFound(f"No payment event {stripe_event_id} has been received.")
+    return await _replay(rows[0], actor)
+
+
+async def _replay(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    if row["outcome"] not in REPLAYABLE:
+        raise Conflict(f"This event was already {row['outcome'].lower()}; replaying it would do nothing.")
     try:
-        row = await process(rows[0]["stripe_event_id"], replay=True)
+        return await process(row["stripe_event_id"], replay=True)
     finally:
-        await audit(AuditAction.BILLING_EVENT_REPLAYED, actor=actor, tenant_id=tenant_id, entity_type="billing_event",
-                    entity_id=event_id, metadata={"stripe_event_id": rows[0]["stripe_event_id"]})
-    return row
+        await audit(AuditAction.BILLING_EVENT_REPLAYED, actor=actor, tenant_id=row["tenant_id"],
+                    entity_type="billing_event", entity_id=row["id"],
+                    metadata={"stripe_event_id": row["stripe_event_id"], "was": row["outcome"]})
+
+
+async def events_needing_attention(limit: int = 100) -> list[dict[str, Any]]:
+    """Failed, rejected and stuck events of every workspace (and of none), for the operator."""
+    return await BillingEvent.raw(
+        "SELECT stripe_event_id, type, tenant_id, outcome, detail, attempts, received_at FROM billing_event "
+        "WHERE outcome IN ('FAILED', 'REJECTED') OR (outcome = 'RECEIVED' AND received_at < now() - interval "
+        "'1 minute') ORDER BY received_at DESC LIMIT {}", limit)

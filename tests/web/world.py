@@ -16,6 +16,7 @@ from app.accounts import services as accounts
 from app.audit.services import SYSTEM
 from app.audit.tables import AuditLog
 from app.authoring.tables import ContentItem, GenerationRun
+from app.billing import services as billing
 from app.exports.tables import PackageExport
 from app.jobs.tables import BackgroundJob
 from tests.conftest import DATABASE_URL, Client, Persona, make_member, make_tenant
@@ -41,6 +42,9 @@ class World:
     invitation_id: uuid.UUID  # a pending invitation to Acme
     invitation_token: str
     export_id: uuid.UUID  # a failed HTML export of the course's version (written straight, no job)
+    product_id: uuid.UUID  # a product of the course, deactivated (the course stays free for the other tests)
+    purchase_id: uuid.UUID  # the learner's sandbox purchase of it (PAID)
+    billing_event_id: uuid.UUID  # a FAILED Stripe event about that purchase (written straight)
     index: int = 1  # a lesson of the course
     module_index: int = 1
 
@@ -66,6 +70,7 @@ async def build_world(base_url: str) -> World:
     job = await _finished_job(acme["id"])
     entry = await AuditLog.select(AuditLog.id).where(AuditLog.tenant_id == acme["id"]).first()
     export_id = await _failed_export(acme["id"], package["id"])
+    product_id, purchase_id, event_id = await _sale(acme["id"], syllabus["id"], learner)
     invitation, token = await accounts.create_invitation(acme["id"], email=f"ivy-{uuid.uuid4().hex[:8]}@example.test",
                                                          role="learner", actor=SYSTEM, actor_role="owner")
     return World(
@@ -73,7 +78,7 @@ async def build_world(base_url: str) -> World:
         course_id=syllabus["course_id"], syllabus_id=syllabus["id"], package_id=package["id"],
         version=package["version"], run_id=run["id"], item_id=item["id"], membership_id=learner.membership_id,
         job_id=job["id"], audit_entry_id=entry["id"], invitation_id=invitation["id"], invitation_token=token,
-        export_id=export_id,
+        export_id=export_id, product_id=product_id, purchase_id=purchase_id, billing_event_id=event_id,
     )
 
 
@@ -84,6 +89,24 @@ async def _failed_export(tenant_id: uuid.UUID, package_id: uuid.UUID) -> uuid.UU
         "created_at, queued_at, attempt, lost_attempts) VALUES ({}, {}, {}, 'HTML', '{{}}'::jsonb, 'world', 'FAILED', "
         "'The HTML site could not be built: test world', now(), now(), 1, 0)", export_id, tenant_id, package_id)
     return export_id
+
+
+async def _sale(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, learner: Persona) -> tuple[uuid.UUID, ...]:
+    """The learner buys the course in the sandbox (this process has BILLING_SANDBOX_MODE on, like the
+    server); then the product is deactivated, so the course is free again for everything else."""
+    product = await billing.create_product(tenant_id, syllabus_id, billing.ProductForm("World course", "19", "EUR"),
+                                           actor=SYSTEM)
+    checkout = await billing.start_checkout(tenant_id, learner.user_id, learner.email, product["id"],
+                                            base_url="http://127.0.0.1", actor=SYSTEM)
+    await billing.set_product_active(tenant_id, product["id"], False, actor=SYSTEM)
+    event_id = uuid.uuid4()
+    payload = '{"id": "evt_world", "type": "checkout.session.completed", "data": {"object": {}}}'
+    await PackageExport.raw(
+        "INSERT INTO billing_event (id, stripe_event_id, type, tenant_id, purchase_id, livemode, payload, outcome, "
+        "detail, attempts, received_at, processed_at) VALUES ({}, {}, 'checkout.session.completed', {}, {}, false, "
+        "{}::jsonb, 'FAILED', 'ValueError: test world', 1, now(), now())", event_id, f"evt_world_{event_id.hex}",
+        tenant_id, checkout.purchase_id, payload)
+    return product["id"], checkout.purchase_id, event_id
 
 
 async def _finished_job(tenant_id: uuid.UUID) -> dict:
