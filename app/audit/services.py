@@ -137,6 +137,9 @@ _PAGE_OF = {
     "generation_run": "/admin/runs/{}",
     "background_job": "/admin/jobs/{}",
     "package_export": "/admin/exports/{}",
+    "product": "/admin/store#product-{}",
+    "purchase": "/admin/store/purchases#purchase-{}",
+    "billing_event": "/admin/store/events/{}",
 }
 
 # Entities whose page needs a lookup, or that may be gone (a removed member, an invitation no longer open,
