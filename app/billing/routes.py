@@ -69,7 +69,8 @@ class WebhookAnswer(msgspec.Struct, frozen=True):
     outcome: str
 
 
-@post("/api/billing/stripe/webhook", opt={"exclude_from_csrf": True}, status_code=200)
+@post("/api/billing/stripe/webhook", opt={"exclude_from_csrf": True, "accepts": ("application/json",)},
+      status_code=200)
 async def stripe_webhook(request: Request) -> Response:
     payload = await request.body()
     try:

@@ -202,6 +202,8 @@ _ACCEPTED_BY_ENCODING = {
 def accepted_media_types(handler: HTTPRouteHandler) -> tuple[str, ...]:
     """What a handler reads from a body: its `data` parameter's encoding (JSON unless a Body() says
     otherwise), or, without one, a form: the CSRF token of a plain form post rides in its body."""
+    if declared := handler.opt.get("accepts"):
+        return tuple(declared)  # a handler that reads its raw body says what it reads (the Stripe webhook)
     data = handler.parsed_fn_signature.parameters.get("data")
     if data is None:
         return FORM_MEDIA_TYPES
