@@ -11,6 +11,7 @@ import uuid
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.plugins.htmx import ClientRedirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.billing import money, services, webhook
@@ -38,6 +39,9 @@ async def purchase_page(request: Request, purchase_id: uuid.UUID) -> Response:
     (HTMX polls the partial; without JavaScript a meta refresh does)."""
     tenant_id, user_id = _who(request)
     purchase = await services.get_own_purchase(tenant_id, user_id, purchase_id)
+    if request.htmx and purchase["status"] == PurchaseStatus.PAID.value:
+        # The poll that sees the payment land takes the learner into the course; the full page keeps its button.
+        return ClientRedirect(f"/learn/{purchase['syllabus_id']}/continue")
     package = await publishing.newest_published(tenant_id, purchase["syllabus_id"])
     return render(request, "billing/purchase.html", partial="billing/_purchase_status.html", purchase=purchase,
                   course_title=package["title"] if package else "", statuses=STATUS_WORDS,

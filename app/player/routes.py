@@ -6,14 +6,18 @@ Identity comes only from the session; a course of another tenant answers 404.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from app.billing import money
+from app.billing import services as billing
 from app.errors import InvalidInput, NotFound
 from app.player import services
 from app.player.schemas import QuizAnswers
@@ -52,19 +56,41 @@ async def _context(request: Request, course_id: uuid.UUID) -> services.LearnerCo
 async def catalog(request: Request) -> Response:
     user = current_user(request)
     courses = await services.catalog(user.tenant_id, user.user_id) if user.tenant_id else []
-    return render(request, "learn/home.html", courses=courses, nav="learn")
+    prices = {c["syllabus_id"]: money.format_amount(c["product"]["price_minor"], c["product"]["currency"])
+              for c in courses if c["product"]}
+    return render(request, "learn/home.html", courses=courses, prices=prices, nav="learn")
+
+
+class Offer(msgspec.Struct, frozen=True):
+    """What the overview offers a learner without access: the course's product (None: free) and, after a
+    refund, when the access ended."""
+
+    product_id: uuid.UUID | None
+    price: str | None
+    revoked_at: dt.datetime | None
+
+
+async def _offer(tenant_id: uuid.UUID, user_id: uuid.UUID, course_id: uuid.UUID) -> Offer:
+    product = await billing.active_product(tenant_id, course_id)
+    revoked = await services.revoked_enrollment(tenant_id, user_id, course_id)
+    return Offer(product["id"] if product else None,
+                 money.format_amount(product["price_minor"], product["currency"]) if product else None,
+                 revoked["revoked_at"] if revoked else None)
 
 
 @get("/learn/{course_id:uuid}", **LEARNER)
 async def course_overview(request: Request, course_id: uuid.UUID) -> Response:
     tenant_id, user_id = _who(request)
     context = await services.current_context(tenant_id, user_id, course_id)
+    # Stripe's cancel URL comes back here: a calm note, since nothing was charged.
+    cancelled = request.query_params.get("checkout") == "cancelled"
     if context is None:
         package_row, package = await services.course_preview(tenant_id, course_id)
+        offer = await _offer(tenant_id, user_id, course_id)
         return render(request, "learn/course.html", course_id=course_id, package=package, context=None,
-                      version=package_row["version"], nav="learn")
+                      version=package_row["version"], offer=offer, checkout_cancelled=cancelled, nav="learn")
     return render(request, "learn/course.html", course_id=course_id, package=context.package, context=context,
-                  version=context.version, nav="learn")
+                  version=context.version, offer=None, checkout_cancelled=cancelled, nav="learn")
 
 
 @post("/learn/{course_id:uuid}/enroll", **LEARNER)
