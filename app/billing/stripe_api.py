@@ -75,9 +75,11 @@ def verify_event(payload: bytes, signature: str | None) -> None:
         raise Unavailable("Stripe webhooks are not set up on this install (no STRIPE_WEBHOOK_SECRET).")
     if not signature:
         raise InvalidInput("Missing Stripe-Signature header.")
+    # Only the signature here: the SDK's construct_event also parses the body and crashes (500) on signed
+    # JSON that is not an object; webhook.parse_event turns any such body into a readable 400.
     try:
-        stripe.Webhook.construct_event(payload, signature, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
+        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as exc:
         raise InvalidInput(f"Stripe signature check failed: {exc.user_message or exc}") from None
-    except ValueError:
-        raise InvalidInput("The webhook body is not a Stripe event (malformed JSON).") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("The webhook body is not a Stripe event (not UTF-8 text).") from None
