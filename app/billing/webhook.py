@@ -221,9 +221,19 @@ async def _failed(stripe_event_id: str, exc: Exception) -> None:
     detail = f"{type(exc).__name__}: {exc}"[:2000]
     log.error("alert:billing_webhook_failed", event_id=stripe_event_id, error=detail, exc_info=exc)
     try:
+        # The rolled-back handler never attributed the event: name the workspace of the purchase it concerns
+        # (our own row, found by its ids) so that workspace's admins see it and can replay it.
         rows = await BillingEvent.raw(
-            "UPDATE billing_event SET outcome = 'FAILED', detail = {}, attempts = attempts + 1, processed_at = now() "
-            "WHERE stripe_event_id = {} RETURNING type", detail, stripe_event_id)
+            "UPDATE billing_event e SET outcome = 'FAILED', detail = {}, attempts = e.attempts + 1, "
+            "processed_at = now(), tenant_id = coalesce(e.tenant_id, u.tenant_id), "
+            "purchase_id = coalesce(e.purchase_id, u.id) FROM billing_event b LEFT JOIN LATERAL ("
+            "  SELECT p.id, p.tenant_id FROM purchase p, (SELECT b.payload -> 'data' -> 'object' AS obj) o "
+            "  WHERE p.id = CASE WHEN length(o.obj -> 'metadata' ->> 'purchase_id') = 36 "
+            "    AND o.obj -> 'metadata' ->> 'purchase_id' ~ '^[0-9a-fA-F-]+$' "
+            "    THEN (o.obj -> 'metadata' ->> 'purchase_id')::uuid END "
+            "  OR p.stripe_checkout_session_id = o.obj ->> 'id' OR p.stripe_payment_intent_id = b.payment_intent_id "
+            "  LIMIT 1) u ON true "
+            "WHERE b.id = e.id AND e.stripe_event_id = {} RETURNING e.type", detail, stripe_event_id)
         BILLING_EVENTS.labels(type=rows[0]["type"] if rows else "unknown", outcome="failed").inc()
     except Exception:  # noqa: BLE001 - the database may be what failed; the alert above already went out
         log.warning("billing event outcome not saved", event_id=stripe_event_id)
