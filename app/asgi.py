@@ -17,6 +17,7 @@ from app.audit.routes import ROUTES as AUDIT_ROUTES
 from app.authoring.outline_routes import ROUTES as OUTLINE_ROUTES
 from app.authoring.revision_routes import ROUTES as REVISION_ROUTES
 from app.authoring.routes import ROUTES as AUTHORING_ROUTES
+from app.billing.admin_routes import ROUTES as STORE_ADMIN_ROUTES
 from app.billing.routes import ROUTES as BILLING_ROUTES
 from app.db import POOL_OPTIONS, engine
 from app.exports.routes import ROUTES as EXPORT_ROUTES
@@ -88,6 +89,7 @@ def create_app() -> Litestar:
         *ACCOUNT_ROUTES,
         *PLAYER_ROUTES,
         *BILLING_ROUTES,
+        *STORE_ADMIN_ROUTES,
         *LEARN_API_ROUTES,
         *PUBLISHING_ROUTES,
         *EXPORT_ROUTES,

@@ -529,3 +529,23 @@ async def sales_totals(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
     """Per course and currency: purchases sold, refunds, and the money in, refunded and kept (never summed
     across currencies)."""
     return await Purchase.raw(TOTALS_SQL, tenant_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin store page
+
+
+async def store_courses(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Each published course with its products (active first), then courses that still have products but are
+    no longer published: their products keep their purchases and can still be switched off."""
+    products: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for row in await list_products(tenant_id):
+        products.setdefault(row["syllabus_id"], []).append(row)
+    courses = [{"syllabus_id": p["syllabus_id"], "title": p["title"], "published": True,
+                "products": products.pop(p["syllabus_id"], [])}
+               for p in await publishing.latest_packages(tenant_id, published_only=True)]
+    courses += [{"syllabus_id": syllabus_id, "title": rows[0]["course_title"] or rows[0]["title"],
+                 "published": False, "products": rows} for syllabus_id, rows in products.items()]
+    for course in courses:
+        course["active"] = next((p for p in course["products"] if p["active"]), None)
+    return courses
