@@ -93,6 +93,8 @@ def _banner(url: str, seeded: bool) -> None:
     worker = "in this process" if settings.worker_in_process else "run `coursewright worker` separately"
     click.echo(f"  database: {database}")
     click.echo(f"  worker:   {worker}")
+    if settings.billing_sandbox_mode:
+        click.secho("  store:    sandbox mode: purchases complete without Stripe, no card is charged", fg="yellow")
     if settings.seed_demo:
         click.echo("  demo logins" + (" (just created):" if seeded else ":"))
         for email, password, role in demo_logins():

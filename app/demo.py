@@ -1,6 +1,7 @@
-"""Demo data for a new install: two workspaces, one persona per role, and a finished example course
-drafted by the mock LLM through the real pipeline (queue, workers, review), published, with the demo
-learner enrolled. Idempotent and resumable: each start completes what is missing."""
+"""Demo data for a new install: two workspaces, one persona per role, and two finished example courses
+drafted by the mock LLM through the real pipeline (queue, workers, review) and published: a free one with
+the demo learner enrolled, and a paid one on sale in the store (bought in sandbox mode, no card charged).
+Idempotent and resumable: each start completes what is missing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from app.accounts.tables import Membership, Tenant, User
 from app.audit.services import SYSTEM, Actor
 from app.authoring import services as authoring
 from app.authoring.tables import Course, GenerationRun, RunKind, RunStatus, Syllabus, SyllabusStatus
+from app.billing import services as billing
+from app.billing.tables import Product
 from app.player import services as player
 from app.player.tables import Enrollment
 from app.publishing import services as publishing
@@ -28,6 +31,7 @@ DEMO_USERS = [
     ("learner@demo.coursewright.dev", "Lena Learner", "learner", "learner"),
 ]
 DEMO_TENANTS = [("Demo Academy", "demo"), ("Northwind Training", "northwind")]
+# The free course: the demo learner is enrolled in it.
 DEMO_BRIEF = {
     "title": "Python for Data Analysis",
     "audience": "analysts who know spreadsheets and want to automate their work",
@@ -36,6 +40,17 @@ DEMO_BRIEF = {
     "teaching_style": "practical",
     "constraints": ["hands-on labs", "no prior experience"],
 }
+# The paid course: on sale in the demo workspace's store, the demo learner not enrolled. Two hours make it four
+# lessons, so it adds a few seconds to a first start.
+PAID_BRIEF = {
+    "title": "SQL for Spreadsheet Users",
+    "audience": "analysts who live in spreadsheets and want to query their data directly",
+    "level": "beginner",
+    "time_budget_hours": 2,
+    "teaching_style": "practical",
+    "constraints": ["hands-on labs"],
+}
+PAID_PRICE = ("49.00", "EUR")
 
 
 async def seed_demo() -> bool:
@@ -67,32 +82,56 @@ async def seed_demo() -> bool:
 
 
 async def seed_demo_course(tenant_id: uuid.UUID, admin: Actor, learner: Actor) -> bool:
-    """Brief -> syllabus -> approval -> content -> approval -> version 1 -> the learner enrolled, exactly as
-    an admin would do it, with the mock LLM whatever LLM_PROVIDER says (it is demo data, and a first start
-    must not spend money or fail on a provider). Returns whether it had anything to do."""
+    """Brief -> syllabus -> approval -> content -> approval -> version 1, exactly as an admin would do it, for
+    both demo courses: the free one with the learner enrolled, and the paid one on sale with the learner NOT
+    enrolled (so a new user sees the store). Always the mock LLM, whatever LLM_PROVIDER says (it is demo data,
+    and a first start must not spend money or fail on a provider). Returns whether it had anything to do."""
     from tasks.worker import running_workers
 
-    course = await Course.select().where(
-        (Course.tenant_id == tenant_id) & (Course.title == DEMO_BRIEF["title"])).first()
-    syllabus = await _approved_syllabus(course["id"]) if course else None
-    if syllabus and await publishing.list_versions(tenant_id, syllabus["id"]) and await Enrollment.exists().where(
-            (Enrollment.user_id == learner.user_id) & (Enrollment.syllabus_id == syllabus["id"])):
+    free, paid = await _published_demo(tenant_id, DEMO_BRIEF), await _published_demo(tenant_id, PAID_BRIEF)
+    enrolled = free is not None and await Enrollment.exists().where(
+        (Enrollment.user_id == learner.user_id) & (Enrollment.syllabus_id == free))
+    # Any product, active or not: an admin who stopped selling the demo course is not overruled by a restart.
+    on_sale = paid is not None and await Product.exists().where(Product.syllabus_id == paid)
+    if enrolled and on_sale:
         return False
     await connect_queues()
     try:
         async with running_workers(get_settings()):
-            if course is None:
-                brief = authoring.parse_brief(DEMO_BRIEF)
-                run = await authoring.request_course(tenant_id, brief, actor=admin, llm_provider=MOCK)
-                course = {"id": run["course_id"]}
-            syllabus_id = await _demo_syllabus(tenant_id, course["id"], admin)
-            await _demo_content(tenant_id, syllabus_id, admin)
-            if not await publishing.list_versions(tenant_id, syllabus_id):
-                await publishing.publish_package(tenant_id, syllabus_id, actor=admin)
+            # Both courses at once: the workers draft them side by side, which keeps a first start short.
+            free, paid = await asyncio.gather(*(_publish_demo(tenant_id, brief, admin)
+                                                for brief in (DEMO_BRIEF, PAID_BRIEF)))
     finally:
         await close_queue()
-    await player.enroll(tenant_id, learner.user_id, syllabus_id, actor=learner)
+    if not enrolled:
+        await player.enroll(tenant_id, learner.user_id, free, actor=learner)
+    if not on_sale:
+        await billing.create_product(tenant_id, paid, billing.ProductForm(PAID_BRIEF["title"], *PAID_PRICE),
+                                     actor=admin)
     return True
+
+
+async def _published_demo(tenant_id: uuid.UUID, brief: dict) -> uuid.UUID | None:
+    """The syllabus of a demo course once it has a published version, else None."""
+    course = await Course.select().where((Course.tenant_id == tenant_id) & (Course.title == brief["title"])).first()
+    syllabus = await _approved_syllabus(course["id"]) if course else None
+    if syllabus and await publishing.list_versions(tenant_id, syllabus["id"]):
+        return syllabus["id"]
+    return None
+
+
+async def _publish_demo(tenant_id: uuid.UUID, brief: dict, admin: Actor) -> uuid.UUID:
+    course = await Course.select(Course.id).where(
+        (Course.tenant_id == tenant_id) & (Course.title == brief["title"])).first()
+    if course is None:
+        run = await authoring.request_course(tenant_id, authoring.parse_brief(brief), actor=admin, llm_provider=MOCK)
+        course = {"id": run["course_id"]}
+    syllabus_id = await _demo_syllabus(tenant_id, course["id"], admin)
+    if await publishing.list_versions(tenant_id, syllabus_id):
+        return syllabus_id  # published by an earlier start
+    await _demo_content(tenant_id, syllabus_id, admin)
+    await publishing.publish_package(tenant_id, syllabus_id, actor=admin)
+    return syllabus_id
 
 
 async def _demo_syllabus(tenant_id: uuid.UUID, course_id: uuid.UUID, admin: Actor) -> uuid.UUID:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from app.demo import DEMO_BRIEF, DEMO_PASSWORD, DEMO_TENANTS, DEMO_USERS
+from app.demo import DEMO_BRIEF, DEMO_PASSWORD, DEMO_TENANTS, DEMO_USERS, PAID_BRIEF
 from tests.authoring.helpers import BRIEF
 from tests.conftest import (
     ARTIFACTS,
@@ -181,19 +181,25 @@ async def test_seed_demo_creates_the_demo_workspaces_people_and_course_once():
     hasher = PasswordHasher()
     for user in await fetch_rows(url, "SELECT password_hash FROM app_user"):
         assert hasher.verify(user["password_hash"], DEMO_PASSWORD)
-    [course] = await fetch_rows(url, "SELECT c.title, t.slug FROM course c JOIN tenant t ON t.id = c.tenant_id")
-    assert (course["title"], course["slug"]) == (DEMO_BRIEF["title"], "demo")
-    [package] = await fetch_rows(url, "SELECT version, archived_at FROM course_package")
-    assert (package["version"], package["archived_at"]) == (1, None)
-    [enrollment] = await fetch_rows(url, "SELECT u.email FROM enrollment e JOIN app_user u ON u.id = e.user_id")
-    assert enrollment["email"] == DEMO_USERS[2][0]
+    courses = await fetch_rows(url, "SELECT c.title, t.slug FROM course c JOIN tenant t ON t.id = c.tenant_id")
+    assert {(c["title"], c["slug"]) for c in courses} == {(DEMO_BRIEF["title"], "demo"), (PAID_BRIEF["title"], "demo")}
+    packages = await fetch_rows(url, "SELECT version, archived_at FROM course_package")
+    assert [(p["version"], p["archived_at"]) for p in packages] == [(1, None), (1, None)]
+    # The learner is enrolled in the free course only: the paid one waits in the store, in sandbox mode.
+    [enrollment] = await fetch_rows(url, "SELECT u.email, c.title FROM enrollment e JOIN app_user u ON u.id = "
+                                         "e.user_id JOIN syllabus s ON s.id = e.syllabus_id JOIN course c ON "
+                                         "c.id = s.course_id")
+    assert (enrollment["email"], enrollment["title"]) == (DEMO_USERS[2][0], DEMO_BRIEF["title"])
+    [product] = await fetch_rows(url, "SELECT c.title, p.price_minor, p.currency, p.active FROM product p "
+                                      "JOIN syllabus s ON s.id = p.syllabus_id JOIN course c ON c.id = s.course_id")
+    assert tuple(product) == (PAID_BRIEF["title"], 4900, "EUR", True)
     assert {r["status"] for r in await fetch_rows(url, "SELECT status FROM content_item")} == {"APPROVED"}
 
     counts_sql = ("SELECT (SELECT count(*) FROM tenant) AS tenants, (SELECT count(*) FROM app_user) AS users, "
                   "(SELECT count(*) FROM membership) AS memberships, (SELECT count(*) FROM course) AS courses, "
                   "(SELECT count(*) FROM generation_run) AS runs, (SELECT count(*) FROM course_package) AS packages, "
                   "(SELECT count(*) FROM enrollment) AS enrollments, (SELECT count(*) FROM ai_usage) AS calls, "
-                  "(SELECT count(*) FROM audit_log) AS audits")
+                  "(SELECT count(*) FROM audit_log) AS audits, (SELECT count(*) FROM product) AS products")
     [before] = await fetch_rows(url, counts_sql)
     again = run_cli(env, "seed-demo")
     assert again.returncode == 0 and "Demo data already present." in again.stdout

@@ -1,7 +1,9 @@
 
 from app.accounts.tables import Membership, Tenant, User
 from app.authoring.tables import ContentItem, Syllabus
-from app.demo import DEMO_USERS, seed_demo
+from app.billing.tables import Product
+from app.demo import DEMO_BRIEF, DEMO_USERS, PAID_BRIEF, seed_demo
+from app.player.tables import Enrollment
 from tests.conftest import run_cli
 
 
@@ -30,13 +32,22 @@ async def test_it_seeds_demo_data_once_with_a_finished_course():
     assert await Tenant.count().where(Tenant.slug.is_in(["demo", "northwind"])) == 2
     assert await User.count().where(User.email.is_in([u[0] for u in DEMO_USERS])) == len(DEMO_USERS)
     demo = await Tenant.select(Tenant.id).where(Tenant.slug == "demo").first()
-    [syllabus] = await Syllabus.select().where(Syllabus.tenant_id == demo["id"])
-    assert syllabus["status"] == "APPROVED"
-    items = await ContentItem.select(ContentItem.kind, ContentItem.status).where(
-        ContentItem.syllabus_id == syllabus["id"])
-    assert {i["status"] for i in items} == {"APPROVED"}
-    assert {i["kind"] for i in items} == {"LESSON", "QUIZ", "PROJECT"}
-    assert "Python for Data Analysis" in syllabus["content"]
+    syllabi = await Syllabus.select().where(Syllabus.tenant_id == demo["id"])
+    assert len(syllabi) == 2  # the free course and the paid one
+    for syllabus in syllabi:
+        assert syllabus["status"] == "APPROVED"
+        items = await ContentItem.select(ContentItem.kind, ContentItem.status).where(
+            ContentItem.syllabus_id == syllabus["id"])
+        assert {i["status"] for i in items} == {"APPROVED"}
+        assert {i["kind"] for i in items} == {"LESSON", "QUIZ", "PROJECT"}
+    [free] = [s for s in syllabi if DEMO_BRIEF["title"] in s["content"]]
+    [paid] = [s for s in syllabi if PAID_BRIEF["title"] in s["content"]]
+    learner = await User.select(User.id).where(User.email == DEMO_USERS[2][0]).first()
+    enrolled = await Enrollment.select(Enrollment.syllabus_id).where(Enrollment.user_id == learner["id"])
+    assert [e["syllabus_id"] for e in enrolled] == [free["id"]]
+    [product] = await Product.select().where(Product.tenant_id == demo["id"])
+    assert (product["syllabus_id"], product["price_minor"], product["currency"], product["active"]) == (
+        paid["id"], 4900, "EUR", True)
 
 
 def test_it_reports_migrations_as_applied():

@@ -103,9 +103,10 @@ async def test_demo_seeding_uses_the_mock_with_openai_configured_and_a_later_sta
     assert "Demo data created." in finished.stdout
     items = _by_status(await fetch_rows(url, ITEMS_SQL))
     assert set(items) == {"APPROVED"}, items
-    [package] = await fetch_rows(url, "SELECT version FROM course_package")
-    assert package["version"] == 1
+    packages = await fetch_rows(url, "SELECT version FROM course_package")
+    assert [p["version"] for p in packages] == [1, 1]  # the free demo course and the paid one
     assert len(await fetch_rows(url, "SELECT 1 FROM enrollment")) == 1
+    assert len(await fetch_rows(url, "SELECT 1 FROM product")) == 1
     providers = {row["provider"] for row in await fetch_rows(url, "SELECT DISTINCT provider FROM ai_usage")}
     assert providers == {"mock"} and failing_openai.requests == []
     again = run_cli(env, "seed-demo")
