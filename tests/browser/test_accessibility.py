@@ -4,7 +4,7 @@ learner pages, at desktop and phone widths.
 axe-core comes from npm (a devDependency; `make setup` runs `npm ci`) and is read from node_modules. The
 strict CSP refuses injected <script> tags, so its source goes in through page.evaluate, which the CSP does
 not apply to. One world for the module (a course published twice, a draft waiting for review, an
-enrolled reader with a quiz attempt) and one signed-in browser context per width."""
+enrolled reader with a quiz attempt, a course on sale and a purchase) and one signed-in browser context per width."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from types import SimpleNamespace
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from app.audit.services import Actor
 from app.authoring.tables import ContentItem
+from app.billing import services as billing
 from tests.browser.conftest import DESKTOP, PHONE, shot, sign_in
 from tests.conftest import ROOT, Client, LiveServer, Persona, make_member, make_tenant, start_server
 from tests.publishing.helpers import new_quiz_approved, published_course
@@ -33,6 +35,8 @@ class World:
     admin: Persona
     course: uuid.UUID
     draft_id: uuid.UUID
+    paid_course: uuid.UUID  # on sale, not bought: the catalog and its overview show the store
+    purchase_id: uuid.UUID  # the admin bought `course` too (sandbox): its purchase page
 
 
 async def _draft_quiz(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, lesson_index: int) -> uuid.UUID:
@@ -66,9 +70,18 @@ async def world(live_server: LiveServer, migrated) -> World:
         assert (await client.post(f"/learn/{syllabus['id']}/enroll")).status_code == 303
         answers = {"q0": "0", "q1": "1", "rendered_at": "0"}
         assert (await client.post(f"/learn/{syllabus['id']}/lesson/1/quiz", answers)).status_code == 200
+        # The store: one course on sale, and the course above bought as well (a purchase page to check).
+        paid, _package = await published_course(client, title="Spreadsheet Formulas")
+        actor = Actor(admin.user_id, admin.email)
+        for course_id in (paid["id"], syllabus["id"]):
+            product = await billing.create_product(tenant["id"], course_id, billing.ProductForm(
+                "Course access", "49.00", "EUR"), actor=actor)
+        bought = await client.post(f"/learn/store/products/{product['id']}/buy")
+        assert bought.status_code == 303, bought.text[:300]
+        purchase_id = bought.headers["location"].rsplit("/", 1)[1]
     finally:
         await client.aclose()
-    return World(admin, syllabus["id"], draft_id)
+    return World(admin, syllabus["id"], draft_id, paid["id"], purchase_id)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +120,8 @@ PAGES = {
     "lesson": "/learn/{course}/lesson/1",
     "quiz-feedback": _quiz_feedback,
     "project": "/learn/{course}/module/1/project",
+    "paid-overview": "/learn/{paid_course}",
+    "purchase": "/learn/purchases/{purchase_id}",
 }
 
 
@@ -164,7 +179,8 @@ async def test_the_page_has_no_serious_violation(contexts, world: World, name: s
     if callable(target):
         await target(page, world)
     else:
-        response = await page.goto(target.format(course=world.course, draft_id=world.draft_id))
+        response = await page.goto(target.format(course=world.course, draft_id=world.draft_id,
+                                                 paid_course=world.paid_course, purchase_id=world.purchase_id))
         assert response.ok, f"{name}: {response.status}"
     violations = await _axe(page)
     # Blocking impacts everywhere; and the heading outline (moderate) as well, which the learner pages once
