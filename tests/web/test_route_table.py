@@ -126,6 +126,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "/invitations/{token:str}": {"token": "invitation_token"},
     "/learn/store/products/{product_id:uuid}/buy": {"product_id": "product_id"},
     "/learn/purchases/{purchase_id:uuid}": {"purchase_id": "purchase_id"},
+    "/admin/store/products": {"syllabus_id": "syllabus_id", "title": Text("World course"), "price": Text("19"),
+                              "currency": Text("EUR")},
+    "/admin/store/products/{product_id:uuid}": {"product_id": "product_id", "title": Text("World course"),
+                                                "price": Text("19"), "currency": Text("EUR")},
+    "/admin/store/products/{product_id:uuid}/activate": {"product_id": "product_id"},
+    "/admin/store/products/{product_id:uuid}/deactivate": {"product_id": "product_id"},
+    "/admin/store/events/{event_id:uuid}": {"event_id": "billing_event_id"},
+    "/admin/store/events/{event_id:uuid}/replay": {"event_id": "billing_event_id"},
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
