@@ -13,6 +13,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from app.accounts.routes import ROUTES as ACCOUNT_ROUTES
+from app.analytics.routes import ROUTES as ANALYTICS_ROUTES
 from app.audit.routes import ROUTES as AUDIT_ROUTES
 from app.authoring.outline_routes import ROUTES as OUTLINE_ROUTES
 from app.authoring.revision_routes import ROUTES as REVISION_ROUTES
@@ -88,6 +89,7 @@ def create_app() -> Litestar:
         *OPS_ROUTES,
         *ACCOUNT_ROUTES,
         *PLAYER_ROUTES,
+        *ANALYTICS_ROUTES,
         *BILLING_ROUTES,
         *STORE_ADMIN_ROUTES,
         *LEARN_API_ROUTES,

@@ -42,3 +42,9 @@ BILLING_WEBHOOK_FAILURES = Counter(
 BILLING_WEBHOOK_DURATION = Histogram(
     "coursewright_billing_webhook_seconds", "Time to verify, record and process one Stripe webhook event",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
+ANALYTICS_EVENTS = Counter("coursewright_analytics_events_total", "Learner events stored, by source (player, server; "
+                           "lost: a server event that could not be written)", ["source"])
+ANALYTICS_JOB_RUNS = Counter("coursewright_analytics_job_runs_total", "run_analytics_jobs runs by status "
+                             "(SUCCESS, FAILED, SKIPPED)", ["status"])
+ANALYTICS_JOB_DURATION = Histogram("coursewright_analytics_job_seconds", "Time of one run_analytics_jobs run",
+                                   buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600))

@@ -3,6 +3,7 @@
 from piccolo.conf.apps import AppConfig
 
 from app.accounts.tables import AuthSession, Invitation, LoginFailure, Membership, Tenant, User
+from app.analytics.tables import AnalyticsSettings, DailyAggregate, JobLock, Signal
 from app.audit.tables import AuditLog
 from app.authoring.tables import ContentItem, Course, GenerationRun, Syllabus
 from app.billing.tables import BillingEvent, Product, Purchase
@@ -20,7 +21,7 @@ APP_CONFIG = AppConfig(
         Tenant, User, Membership, AuthSession, LoginFailure, AuditLog, BackgroundJob, TenantStats,
         Course, GenerationRun, Syllabus, ContentItem, AIUsage, CoursePackageRow,
         Enrollment, LessonProgress, QuizAttempt, QuestionStat, Invitation, PackageExport, ExportRequest,
-        Product, Purchase, BillingEvent,
+        Product, Purchase, BillingEvent, DailyAggregate, Signal, AnalyticsSettings, JobLock,
     ],
     migration_dependencies=[],
     commands=[],

@@ -22,6 +22,7 @@ from app.jobs.lease import drain
 from app.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS
 from app.queue import GENERATION_QUEUE, QUEUE_NAME, get_queue
 from app.settings import Settings
+from tasks.analytics import analytics_nightly
 from tasks.authoring import generate_item, generate_syllabus
 from tasks.exports import build_export
 from tasks.housekeeping import purge_expired_sessions
@@ -30,7 +31,7 @@ from tasks.jobs import fail_lost_jobs, recompute_tenant_stats
 log = structlog.get_logger("coursewright.worker")
 
 FUNCTIONS = {
-    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, build_export],
+    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, build_export, analytics_nightly],
     GENERATION_QUEUE: [generate_syllabus, generate_item],
 }
 
@@ -38,6 +39,9 @@ FUNCTIONS = {
 CRON_JOBS = [
     CronJob(purge_expired_sessions, cron="17 * * * *", timeout=purge_expired_sessions.saq_timeout, retries=1),
     CronJob(fail_lost_jobs, cron="*/5 * * * *", timeout=fail_lost_jobs.saq_timeout, retries=1),
+    # Nightly, after midnight UTC has closed yesterday. unique: one queued run at a time (the job's own lock
+    # also keeps a CLI backfill and a second worker out).
+    CronJob(analytics_nightly, cron="20 0 * * *", timeout=analytics_nightly.saq_timeout, retries=1, unique=True),
 ]
 # SAQ waits this long for a job before looking again. Without a limit, a stop can hang for good on
 # Python 3.11 (a cancelled asyncio.wait_for that races a notification returns instead of raising).
