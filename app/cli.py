@@ -209,6 +209,49 @@ def billing_replay(stripe_event_id: str) -> None:
     click.echo(f"{stripe_event_id}: {row['outcome'].lower()} ({row['detail']})")
 
 
+@cli.group()
+def analytics() -> None:
+    """The analytics pipeline: run it now, or backfill a range of days."""
+
+
+def _date(_ctx: Any, param: click.Parameter, value: str | None) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-01-31") from None
+
+
+@analytics.command("run")
+@click.option("--from", "start", callback=_date, help="First day to roll up (YYYY-MM-DD, UTC); default yesterday.")
+@click.option("--to", "end", callback=_date, help="Last day (YYYY-MM-DD); default today. Signals run for it.")
+def analytics_run(start: Any, end: Any) -> None:
+    """Partitions, rollup, signals and retention, as the nightly job does; --from/--to backfills days."""
+    import datetime as dt
+
+    from app.analytics.jobs import backfill_days, run_analytics_jobs
+
+    _settings_or_exit()
+    today = dt.datetime.now(dt.UTC).date()
+    days = None
+    if start is not None or end is not None:
+        end = end or today
+        days = _run(lambda: _days(backfill_days, start or end, end, today))
+    summary = _run(lambda: run_analytics_jobs(days))
+    rows = sum(day["rows"] for day in summary.get("rollup", []))
+    click.echo(f"{summary['status']}: {len(summary['days'])} day(s), {rows} aggregate row(s), "
+               f"{summary.get('signals', {}).get('signals_created', 0)} new signal(s), {summary['duration_ms']} ms"
+               + (f"; {summary.get('reason') or summary.get('error')}" if summary["status"] != "SUCCESS" else ""))
+    sys.exit(0 if summary["status"] == "SUCCESS" else 1)
+
+
+async def _days(backfill_days: Callable[..., Any], start: Any, end: Any, today: Any) -> Any:
+    return backfill_days(start, end, today)
+
+
 @cli.command("create-admin")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
