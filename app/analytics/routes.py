@@ -40,9 +40,13 @@ def _window(start: str, end: str) -> services.DateRange:
     return services.date_range(inputs.parse_date(start, "The start date"), inputs.parse_date(end, "The end date"))
 
 
-# The range as ?from=YYYY-MM-DD&to=YYYY-MM-DD (UTC days); both optional.
-From = Annotated[inputs.QueryLine(32), Parameter(query="from", description="first day, YYYY-MM-DD (UTC)")]
-To = Annotated[inputs.QueryLine(32), Parameter(query="to", description="last day, YYYY-MM-DD (UTC)")]
+# The range as ?from=YYYY-MM-DD&to=YYYY-MM-DD (UTC days); both optional. One Parameter each: nesting
+# inputs.QueryLine() in another Annotated gave two, and Litestar read the first, without the query alias, so
+# ?from= and ?to= were silently ignored (the range was always the last 30 days).
+From = Annotated[str, Parameter(query="from", max_length=32, pattern=inputs.SINGLE_LINE,
+                                description="first day, YYYY-MM-DD (UTC)")]
+To = Annotated[str, Parameter(query="to", max_length=32, pattern=inputs.SINGLE_LINE,
+                              description="last day, YYYY-MM-DD (UTC)")]
 
 
 @get("/api/admin/analytics/course/{course_id:uuid}", **ADMIN)
