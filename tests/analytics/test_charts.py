@@ -1,0 +1,82 @@
+"""The chart module is pure: figures in, SVG markup out. No database, no browser."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from app.analytics import charts
+from app.analytics.charts import Bar, Step
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _tree(markup: str) -> ET.Element:
+    return ET.fromstring(str(markup))  # well-formed XML, or this raises
+
+
+def test_it_draws_one_bar_per_value_scaled_to_a_round_axis_top():
+    root = _tree(charts.bar_chart("c", "Learners", [Bar("L1", 10), Bar("L2", 4), Bar("L3", 0)]))
+    rects = root.findall(f"{SVG}rect")
+    assert len(rects) == 3
+    heights = [float(r.get("height")) for r in rects]
+    assert heights == [charts.BAR_AREA_HEIGHT, charts.BAR_AREA_HEIGHT * 0.4, 0]
+    texts = [t.text for t in root.findall(f"{SVG}text")]
+    assert {"10", "4", "0", "L1", "L2", "L3", "5"} <= set(texts)
+
+
+def test_it_is_an_accessible_image_with_its_title_and_the_figures_in_words():
+    root = _tree(charts.bar_chart("drop", "Learners per lesson", [Bar("L1", 12), Bar("L2", 6, "−50%", True)]))
+    assert root.get("role") == "img" and root.get("aria-label") == "Learners per lesson"
+    assert root.get("aria-labelledby") == "drop-title drop-desc"
+    assert root.find(f"{SVG}title").text == "Learners per lesson"
+    assert root.find(f"{SVG}desc").text == "L1: 12; L2: 6 (−50%)"
+
+
+def test_it_marks_a_drop_off_past_the_threshold_in_the_alert_class():
+    lessons = [{"lesson_index": 1, "viewers": 10, "drop_off_rate": None},
+               {"lesson_index": 2, "viewers": 8, "drop_off_rate": 0.2},
+               {"lesson_index": 3, "viewers": 2, "drop_off_rate": 0.75}]
+    markup = str(charts.drop_off_chart(lessons, threshold=0.4))
+    assert markup.count('class="chart-bar chart-bar-alert"') == 1
+    assert ">−75%</text>" in markup and ">−20%</text>" in markup
+    assert 'class="chart-mark chart-mark-alert"' in markup
+
+
+def test_it_escapes_titles_and_labels():
+    markup = str(charts.bar_chart('x"><script>', "<b>Title</b> & co", [Bar("<i>L1</i>", 3, mark="<&>")]))
+    assert "<script>" not in markup and "<b>" not in markup and "<i>" not in markup
+    assert "&lt;b&gt;Title&lt;/b&gt; &amp; co" in markup and "&lt;&amp;&gt;" in markup
+    funnel = str(charts.funnel_chart("f", "A </title><script>", [Step("<Viewed>", 3)]))
+    assert "<script>" not in funnel and "&lt;Viewed&gt;" in funnel
+    _tree(markup), _tree(funnel)
+
+
+def test_it_draws_a_funnel_relative_to_its_widest_step_with_shares_of_the_first():
+    root = _tree(charts.funnel_chart("f", "Funnel", [Step("Viewed", 10), Step("Enrolled", 4), Step("Completed", 0)]))
+    bars = [r for r in root.findall(f"{SVG}rect") if "chart-bar" in r.get("class")]
+    widths = [float(b.get("width")) for b in bars]
+    assert widths[0] > widths[1] > widths[2] == 0
+    assert round(widths[1] / widths[0], 2) == 0.4
+    values = [t.text for t in root.findall(f"{SVG}text") if t.get("class") == "chart-value"]
+    assert values == ["10 · 100%", "4 · 40%", "0 · 0%"]
+    assert "Enrolled: 4 (40% of viewed)" in root.find(f"{SVG}desc").text
+
+
+def test_it_draws_empty_charts_without_dividing_by_zero():
+    bars = _tree(charts.bar_chart("e", "Nothing", []))
+    assert bars.find(f"{SVG}desc").text == "No figures yet." and not bars.findall(f"{SVG}rect")
+    funnel = _tree(charts.funnel_chart("e", "Nothing", [Step("Bought", 0), Step("Enrolled", 0)]))
+    assert [t.text for t in funnel.findall(f"{SVG}text") if t.get("class") == "chart-value"] == ["0", "0"]
+
+
+def test_it_rounds_the_axis_top_up_to_a_readable_figure():
+    assert [charts.nice_ceiling(v) for v in (0, 0.3, 7, 10, 11, 23, 240, 999)] == [1, 0.5, 10, 10, 20, 25, 250, 1000]
+
+
+def test_it_gives_the_same_markup_for_the_same_figures_and_uses_no_inline_style():
+    lessons = [{"lesson_index": 1, "viewers": 5, "quiz_attempts": 4, "pass_rate": 0.25, "drop_off_rate": None}]
+    first = str(charts.drop_off_chart(lessons, 0.4)) + str(charts.pass_rate_chart(lessons, 0.5))
+    assert first == str(charts.drop_off_chart(lessons, 0.4)) + str(charts.pass_rate_chart(lessons, 0.5))
+    assert not re.search(r"\sstyle=|<style|<script", first)
+    assert ">25%</text>" in first and "chart-bar-alert" in first
