@@ -107,12 +107,15 @@ async def course_report(tenant_id: uuid.UUID, course_id: uuid.UUID, window: Date
 
 async def funnel(tenant_id: uuid.UUID, course_id: uuid.UUID, window: DateRange) -> dict[str, Any]:
     """The two funnels of N4: viewed → enrolled → completed, and purchased → enrolled → completed."""
-    report = await course_report(tenant_id, course_id, window)
+    return funnel_of(await course_report(tenant_id, course_id, window))
+
+
+def funnel_of(report: dict[str, Any]) -> dict[str, Any]:
     t = report["totals"]
     viewed = [("Viewed the course", t["course_views"]), ("Enrolled", t["enrolled"]),
               ("Completed", t["course_completed"])]
     bought = [("Bought", t["purchased"]), ("Enrolled", t["enrolled"]), ("Completed", t["course_completed"])]
-    return {"course_id": course_id, "title": report["title"], "start": window.start, "end": window.end,
+    return {"course_id": report["course_id"], "title": report["title"], "start": report["start"], "end": report["end"],
             "view_funnel": _steps(viewed), "purchase_funnel": _steps(bought), "refunds": t["refunds"]}
 
 
@@ -121,14 +124,70 @@ def _steps(steps: list[tuple[str, int]]) -> list[dict[str, Any]]:
     return [{"step": name, "learners": count, "of_first": _rate(count, first)} for name, count in steps]
 
 
+DASHBOARD_DAYS = (7, 30, 90)
+
+
+def dashboard_range(days: str, start: dt.date | None, end: dt.date | None,
+                    today: dt.date | None = None) -> tuple[DateRange, int | None]:
+    """The dashboard's range: dates when given, else the last 7, 30 or 90 days (30 by default). Returns the
+    range and the number of days picked (None for dates)."""
+    if start or end:
+        return date_range(start, end, today), None
+    if days not in ("", *map(str, DASHBOARD_DAYS)):
+        raise InvalidInput("Pick the last 7, 30 or 90 days, or a from and a to date.")
+    picked = int(days or DEFAULT_RANGE_DAYS)
+    today = today or dt.datetime.now(dt.UTC).date()
+    return date_range(today - dt.timedelta(days=picked - 1), today), picked
+
+
+async def dashboard(tenant_id: uuid.UUID, course_id: uuid.UUID | None, window: DateRange) -> dict[str, Any]:
+    """Everything the dashboard page shows for one course (the first published one when none is picked)."""
+    courses = await published_courses(tenant_id)
+    if course_id is None and courses:
+        course_id = courses[0]["syllabus_id"]
+    if course_id is None:
+        return {"courses": courses, "report": None}
+    report = await course_report(tenant_id, course_id, window)
+    totals = report["totals"]
+    return {"courses": courses, "report": report, "funnel": funnel_of(report),
+            "has_figures": bool(report["lessons"]) or any(totals[k] for k in ("course_views", "enrolled", "purchased")),
+            "signals": await list_signals(tenant_id, course_id=course_id, limit=50),
+            "thresholds": await thresholds(tenant_id)}
+
+
+def evidence_of(signal: dict[str, Any]) -> dict[str, Any]:
+    """What a signal saw and the thresholds it applied, as one JSON document (the page's viewer, the download)."""
+    def decoded(value: Any) -> Any:
+        return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
+
+    return {"signal_type": signal["signal_type"], "lesson_index": signal["lesson_index"],
+            "window": {"start": signal["window_start"].isoformat(), "end": signal["window_end"].isoformat()},
+            "metrics": decoded(signal["metrics"]), "thresholds": decoded(signal["thresholds"])}
+
+
+async def published_courses(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The courses the dashboard can pick from: those of this workspace with a published version."""
+    return await publishing.latest_packages(tenant_id, published_only=True)
+
+
 async def list_signals(tenant_id: uuid.UUID, *, course_id: uuid.UUID | None = None, status: str | None = None,
-                       limit: int = 100) -> list[dict[str, Any]]:
+                       signal_type: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     query = Signal.select().where(Signal.tenant_id == tenant_id)
     if course_id is not None:
         query = query.where(Signal.course_id == course_id)
     if status is not None:
         query = query.where(Signal.status == status)
-    return await query.order_by(Signal.day, ascending=False).order_by(Signal.created_at, ascending=False).limit(limit)
+    if signal_type is not None:
+        query = query.where(Signal.signal_type == signal_type)
+    rows = await query.order_by(Signal.day, ascending=False).order_by(Signal.created_at, ascending=False).limit(limit)
+    return [{**row, "evidence": evidence_of(row)} for row in rows]
+
+
+async def get_signal(tenant_id: uuid.UUID, signal_id: uuid.UUID) -> dict[str, Any]:
+    row = await Signal.select().where((Signal.id == signal_id) & (Signal.tenant_id == tenant_id)).first()
+    if row is None:
+        raise NotFound("No such signal in this workspace.")
+    return row
 
 
 async def set_signal_status(tenant_id: uuid.UUID, signal_id: uuid.UUID, status: str, *, actor: Actor) -> dict:
@@ -142,7 +201,7 @@ async def set_signal_status(tenant_id: uuid.UUID, signal_id: uuid.UUID, status: 
         raise NotFound("No such signal in this workspace.")
     await audit(AuditAction.ANALYTICS_SIGNAL_STATUS_CHANGED, actor=actor, tenant_id=tenant_id,
                 entity_type="analytics_signal", entity_id=signal_id, metadata={"status": new.value})
-    return rows[0]
+    return {**rows[0], "evidence": evidence_of(rows[0])}
 
 
 async def thresholds(tenant_id: uuid.UUID) -> Thresholds:
@@ -151,6 +210,39 @@ async def thresholds(tenant_id: uuid.UUID) -> Thresholds:
         return DEFAULTS
     return Thresholds(**{name: float(row[name]) if name.endswith("rate") else row[name]
                          for name in msgspec.structs.asdict(DEFAULTS)})
+
+
+class ThresholdProblem(InvalidInput):
+    """A threshold typed into the settings form that cannot be used; `field` names the input to mark."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+RATE_FIELDS = ("drop_off_rate", "quiz_pass_rate", "refund_rate", "engagement_rate")
+COUNT_FIELDS = {"min_learners": (1, 100_000), "min_attempts": (1, 100_000), "min_purchases": (1, 100_000),
+                "window_days": (1, 90)}
+
+
+def thresholds_from_form(typed: dict[str, str], labels: dict[str, str]) -> Thresholds:
+    """Thresholds from the settings form, where rates are typed as percentages (40 means 0.4)."""
+    values: dict[str, Any] = {}
+    for name in RATE_FIELDS:
+        text = typed.get(name, "").strip().removesuffix("%").strip().replace(",", ".")
+        try:
+            percent = float(text)
+        except ValueError:
+            raise ThresholdProblem(name, f"{labels[name]}: type a percentage such as 40.") from None
+        if not 0 < percent < 100:  # also refuses nan and inf, which compare false
+            raise ThresholdProblem(name, f"{labels[name]} must be more than 0 % and less than 100 %.")
+        values[name] = round(percent / 100, 4)
+    for name, (low, high) in COUNT_FIELDS.items():
+        text = typed.get(name, "").strip()
+        if not text.isdecimal() or not low <= int(text) <= high:
+            raise ThresholdProblem(name, f"{labels[name]} must be a whole number from {low} to {high}.")
+        values[name] = int(text)
+    return Thresholds(**values)
 
 
 async def save_thresholds(tenant_id: uuid.UUID, new: Thresholds, *, actor: Actor) -> Thresholds:
