@@ -13,6 +13,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from app.accounts.routes import ROUTES as ACCOUNT_ROUTES
+from app.analytics.admin_routes import ROUTES as ANALYTICS_ADMIN_ROUTES
 from app.analytics.routes import ROUTES as ANALYTICS_ROUTES
 from app.audit.routes import ROUTES as AUDIT_ROUTES
 from app.authoring.outline_routes import ROUTES as OUTLINE_ROUTES
@@ -90,6 +91,7 @@ def create_app() -> Litestar:
         *ACCOUNT_ROUTES,
         *PLAYER_ROUTES,
         *ANALYTICS_ROUTES,
+        *ANALYTICS_ADMIN_ROUTES,
         *BILLING_ROUTES,
         *STORE_ADMIN_ROUTES,
         *LEARN_API_ROUTES,
