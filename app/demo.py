@@ -11,6 +11,7 @@ import uuid
 
 from app.accounts import services
 from app.accounts.tables import Membership, Tenant, User
+from app.analytics import demo as analytics_demo
 from app.audit.services import SYSTEM, Actor
 from app.authoring import services as authoring
 from app.authoring.tables import Course, GenerationRun, RunKind, RunStatus, Syllabus, SyllabusStatus
@@ -78,7 +79,10 @@ async def seed_demo() -> bool:
     admin_email, learner_email = DEMO_USERS[1][0], DEMO_USERS[2][0]
     admin = Actor(users[admin_email]["id"], admin_email)
     learner = Actor(users[learner_email]["id"], learner_email)
-    return await seed_demo_course(tenants[0]["id"], admin, learner) or created
+    created = await seed_demo_course(tenants[0]["id"], admin, learner) or created
+    # Three weeks of simulated learners for the analytics dashboard (app/analytics/demo.py).
+    syllabus_id = await analytics_demo.demo_syllabus(tenants[0]["id"], DEMO_BRIEF["title"])
+    return await analytics_demo.seed_demo_analytics(tenants[0]["id"], syllabus_id) or created
 
 
 async def seed_demo_course(tenant_id: uuid.UUID, admin: Actor, learner: Actor) -> bool:
