@@ -84,10 +84,10 @@ class RunForm(msgspec.Struct):
 @post("/admin/analytics/run", **ADMIN)
 async def run_now(request: Request, data: Annotated[RunForm, Form]) -> Response:
     """Queue the nightly run now (at most one waiting: the job key keeps a second click a no-op)."""
+    course = _uuid_or_none(data.course, "The course")  # a bad form queues nothing
     queued = await enqueue(analytics_nightly, key="analytics-nightly")
     flash(request, "success" if queued else "info",
           "Analytics run queued" if queued else "An analytics run is already queued; figures follow when it ends.")
-    course = _uuid_or_none(data.course, "The course")
     return redirect(f"/admin/analytics?course={course}" if course else "/admin/analytics")
 
 

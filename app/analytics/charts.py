@@ -14,7 +14,7 @@ import math
 import msgspec
 from markupsafe import Markup, escape
 
-WIDTH = 640
+WIDTH = 480  # the viewBox: text stays readable when a phone shrinks it and a desktop caps it
 BAR_AREA_HEIGHT = 180
 TOP = 28  # room for the value printed above the tallest bar
 LEFT = 44  # room for the axis figures
@@ -55,10 +55,12 @@ def _open(chart_id: str, title: str, description: str, height: int) -> str:
             f'<desc id="{escape(desc_id)}">{escape(description)}</desc>')
 
 
-def bar_chart(chart_id: str, title: str, bars: list[Bar], *, unit: str = "", axis_label: str = "") -> Markup:
-    """Vertical bars, the value above each, the label (and a mark such as a drop-off) under it."""
+def bar_chart(chart_id: str, title: str, bars: list[Bar], *, unit: str = "", axis_label: str = "",
+              scale_max: float | None = None) -> Markup:
+    """Vertical bars, the value above each, the label (and a mark such as a drop-off) under it. The axis
+    goes up to `scale_max` when given (100 for percentages), else to a round figure above the tallest bar."""
     height = TOP + BAR_AREA_HEIGHT + BOTTOM
-    top = nice_ceiling(max((bar.value for bar in bars), default=0))
+    top = scale_max or nice_ceiling(max((bar.value for bar in bars), default=0))
     description = "; ".join(f"{b.label}: {_number(b.value)}{unit}{f' ({b.mark})' if b.mark else ''}" for b in bars)
     parts = [_open(chart_id, title, description or "No figures yet.", height)]
     base = TOP + BAR_AREA_HEIGHT
@@ -97,7 +99,7 @@ def funnel_chart(chart_id: str, title: str, steps: list[Step]) -> Markup:
     widest = max((step.count for step in steps), default=0) or 1
     description = "; ".join(f"{s.label}: {s.count}{_share(s.count, first, steps[0].label)}" for s in steps)
     parts = [_open(chart_id, title, description or "No figures yet.", height)]
-    label_width, figure_width = 150, 150
+    label_width, figure_width = 130, 100
     room = WIDTH - label_width - figure_width
     for index, step in enumerate(steps):
         y = 4 + index * FUNNEL_ROW
@@ -134,9 +136,10 @@ def drop_off_chart(lessons: list[dict], threshold: float) -> Markup:
 
 def pass_rate_chart(lessons: list[dict], threshold: float) -> Markup:
     bars = [Bar(label=f"L{lesson['lesson_index']}", value=round(lesson["pass_rate"] * 100),
-                mark=f"{lesson['quiz_attempts']} tries", alert=lesson["pass_rate"] < threshold)
+                mark=f"{lesson['quiz_passes']} of {lesson['quiz_attempts']}", alert=lesson["pass_rate"] < threshold)
             for lesson in lessons if lesson.get("pass_rate") is not None]
-    return bar_chart("chart-pass-rate", "Quiz pass rate per lesson", bars, unit="%", axis_label="passed")
+    return bar_chart("chart-pass-rate", "Quiz pass rate per lesson", bars, unit="%", axis_label="passed",
+                     scale_max=100)
 
 
 def funnel_charts(funnel: dict) -> tuple[Markup, Markup]:

@@ -75,8 +75,10 @@ def test_it_rounds_the_axis_top_up_to_a_readable_figure():
 
 
 def test_it_gives_the_same_markup_for_the_same_figures_and_uses_no_inline_style():
-    lessons = [{"lesson_index": 1, "viewers": 5, "quiz_attempts": 4, "pass_rate": 0.25, "drop_off_rate": None}]
+    lessons = [{"lesson_index": 1, "viewers": 5, "quiz_attempts": 4, "quiz_passes": 1, "pass_rate": 0.25,
+                "drop_off_rate": None}]
     first = str(charts.drop_off_chart(lessons, 0.4)) + str(charts.pass_rate_chart(lessons, 0.5))
     assert first == str(charts.drop_off_chart(lessons, 0.4)) + str(charts.pass_rate_chart(lessons, 0.5))
     assert not re.search(r"\sstyle=|<style|<script", first)
-    assert ">25%</text>" in first and "chart-bar-alert" in first
+    assert ">25%</text>" in first and ">1 of 4</text>" in first and "chart-bar-alert" in first
+    assert ">100%</text>" in first  # a rate's axis goes to 100 %

@@ -8,8 +8,12 @@ import json
 import re
 
 import pytest
+from playwright.async_api import expect
 
 from app.analytics import jobs
+
+# The browser fixtures, imported so pytest finds them here too (they live in tests/browser/conftest.py).
+from tests.browser.conftest import DESKTOP, PHONE, browser, new_context, page_overflow, shot, sign_in  # noqa: F401
 from tests.conftest import DATABASE_URL, Client, fetch_rows, make_member, make_tenant, poll_rows
 from tests.publishing.helpers import published_course
 
@@ -294,3 +298,30 @@ async def test_it_hides_a_workspaces_courses_and_signals_from_another_workspaces
     assert listing.status_code == 200 and str(signal["id"]) not in listing.text
     assert "No signal matches these filters." in listing.text
     await outsider.aclose()
+
+
+async def test_it_draws_the_dashboard_in_a_browser_at_desktop_and_phone_width(world, new_context):  # noqa: F811
+    """Screenshots for review (test-artifacts/screenshots/analytics-*.png); the page fits a phone's width."""
+    course_id = world["course_id"]
+    for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = await (await new_context(viewport)).new_page()
+        await sign_in(page, world["admin"].email, landing="/admin")
+        await page.goto(f"/admin/analytics?course={course_id}")
+        await expect(page.get_by_role("img", name="Learners per lesson, with the drop-off from the lesson before")
+                     ).to_be_visible()
+        await expect(page.locator("#chart-view-funnel")).to_be_visible()
+        await shot(page, f"analytics-data-{name}")
+        assert await page_overflow(page) == 0
+        await page.goto(f"/admin/analytics?course={course_id}&from=2026-01-01&to=2026-01-07")
+        await expect(page.get_by_text("No figures for this course in this range yet.")).to_be_visible()
+        await shot(page, f"analytics-empty-{name}")
+        assert await page_overflow(page) == 0
+        await page.goto("/admin/analytics/settings")
+        await shot(page, f"analytics-settings-{name}")
+        await page.goto("/admin/analytics/signals")
+        await shot(page, f"analytics-signals-{name}")
+        assert await page_overflow(page) == 0
+    outsider = await (await new_context(DESKTOP)).new_page()
+    await sign_in(outsider, world["outsider"].email, landing="/admin")
+    await outsider.goto("/admin/analytics")
+    await shot(outsider, "analytics-no-course-desktop")
