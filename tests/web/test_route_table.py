@@ -134,6 +134,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "/admin/store/products/{product_id:uuid}/deactivate": {"product_id": "product_id"},
     "/admin/store/events/{event_id:uuid}": {"event_id": "billing_event_id"},
     "/admin/store/events/{event_id:uuid}/replay": {"event_id": "billing_event_id"},
+    "/api/admin/analytics/course/{course_id:uuid}": {"course_id": "syllabus_id"},
+    "/api/admin/analytics/funnel/{course_id:uuid}": {"course_id": "syllabus_id"},
+    "/admin/analytics/signals/{signal_id:uuid}/status": {"signal_id": "signal_id", "status": Text("ACKNOWLEDGED")},
+    "/admin/analytics/signals/{signal_id:uuid}/evidence.json": {"signal_id": "signal_id"},
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}

@@ -45,6 +45,7 @@ class World:
     product_id: uuid.UUID  # a product of the course, deactivated (the course stays free for the other tests)
     purchase_id: uuid.UUID  # the learner's sandbox purchase of it (PAID)
     billing_event_id: uuid.UUID  # a FAILED Stripe event about that purchase (written straight)
+    signal_id: uuid.UUID  # an open analytics signal about the course (written straight, no events)
     index: int = 1  # a lesson of the course
     module_index: int = 1
 
@@ -79,6 +80,7 @@ async def build_world(base_url: str) -> World:
         version=package["version"], run_id=run["id"], item_id=item["id"], membership_id=learner.membership_id,
         job_id=job["id"], audit_entry_id=entry["id"], invitation_id=invitation["id"], invitation_token=token,
         export_id=export_id, product_id=product_id, purchase_id=purchase_id, billing_event_id=event_id,
+        signal_id=await _signal(acme["id"], syllabus["id"]),
     )
 
 
@@ -89,6 +91,16 @@ async def _failed_export(tenant_id: uuid.UUID, package_id: uuid.UUID) -> uuid.UU
         "created_at, queued_at, attempt, lost_attempts) VALUES ({}, {}, {}, 'HTML', '{{}}'::jsonb, 'world', 'FAILED', "
         "'The HTML site could not be built: test world', now(), now(), 1, 0)", export_id, tenant_id, package_id)
     return export_id
+
+
+async def _signal(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> uuid.UUID:
+    signal_id = uuid.uuid4()
+    await PackageExport.raw(
+        "INSERT INTO analytics_signal (id, tenant_id, course_id, signal_type, lesson_index, severity, day, "
+        "window_start, window_end, metrics, thresholds, summary, status, created_at) VALUES ({}, {}, {}, "
+        "'high_drop_off', 2, 'high', current_date, current_date - 6, current_date, '{{}}'::jsonb, '{{}}'::jsonb, "
+        "'Lesson 2 loses 90% (test world)', 'OPEN', now())", signal_id, tenant_id, syllabus_id)
+    return signal_id
 
 
 async def _sale(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, learner: Persona) -> tuple[uuid.UUID, ...]:
