@@ -134,7 +134,7 @@ async def signal_status(request: Request, signal_id: uuid.UUID, data: Annotated[
     return redirect(_back(data.next))
 
 
-@get("/admin/analytics/signals/{signal_id:uuid}/evidence.json", **ADMIN)
+@get("/admin/analytics/signals/{signal_id:uuid}/json", **ADMIN)
 async def signal_evidence(request: Request, signal_id: uuid.UUID) -> dict[str, Any]:
     """The figures a signal saw and the thresholds it applied (the JSON viewer's download)."""
     return services.evidence_of(await services.get_signal(_tenant(request), signal_id))

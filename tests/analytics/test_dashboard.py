@@ -14,6 +14,7 @@ from app.analytics import jobs
 
 # The browser fixtures, imported so pytest finds them here too (they live in tests/browser/conftest.py).
 from tests.browser.conftest import DESKTOP, PHONE, browser, new_context, page_overflow, shot, sign_in  # noqa: F401
+from tests.browser.test_accessibility import BLOCKING, _axe, _report
 from tests.conftest import DATABASE_URL, Client, fetch_rows, make_member, make_tenant, poll_rows
 from tests.publishing.helpers import published_course
 
@@ -191,7 +192,7 @@ async def test_it_lists_the_signals_with_their_evidence(world, admin):
     assert "Lesson 2 loses 67% of the learners who read lesson 1 (1 of 3)." in page
     assert f'class="badge severity-{drop["severity"]}"' in page
     assert "&#34;drop_off_rate&#34;: 0.1" in page or '"drop_off_rate": 0.1' in page  # thresholds in the JSON viewer
-    evidence = (await admin.get(f"/admin/analytics/signals/{drop['id']}/evidence.json")).json()
+    evidence = (await admin.get(f"/admin/analytics/signals/{drop['id']}/json")).json()
     assert evidence["metrics"] == {"viewers_before": 3, "viewers": 1, "drop_off_rate": 0.6667}
     assert evidence["thresholds"]["min_learners"] == 1
     everything = await admin.get("/admin/analytics/signals")
@@ -268,7 +269,7 @@ async def test_it_refuses_a_learner_every_admin_analytics_route(live_server, wor
                                 "signal_type = 'high_drop_off'", world["syllabus"]["id"])
     course_id = world["course_id"]
     for path in ("/admin/analytics", f"/admin/analytics?course={course_id}", "/admin/analytics/signals",
-                 "/admin/analytics/settings", f"/admin/analytics/signals/{signal['id']}/evidence.json",
+                 "/admin/analytics/settings", f"/admin/analytics/signals/{signal['id']}/json",
                  f"/api/admin/analytics/course/{course_id}", f"/api/admin/analytics/funnel/{course_id}"):
         assert (await learner.get(path)).status_code == 403, path
     before = await _settings_row(world["tenant"]["id"])
@@ -287,7 +288,7 @@ async def test_it_hides_a_workspaces_courses_and_signals_from_another_workspaces
     [signal] = await fetch_rows(DATABASE_URL, "SELECT id, status FROM analytics_signal WHERE course_id = $1 AND "
                                 "signal_type = 'low_quiz_pass_rate'", world["syllabus"]["id"])
     for path in (f"/admin/analytics?course={course_id}", f"/api/admin/analytics/course/{course_id}",
-                 f"/api/admin/analytics/funnel/{course_id}", f"/admin/analytics/signals/{signal['id']}/evidence.json"):
+                 f"/api/admin/analytics/funnel/{course_id}", f"/admin/analytics/signals/{signal['id']}/json"):
         assert (await outsider.get(path)).status_code == 404, path
     response = await outsider.post(f"/admin/analytics/signals/{signal['id']}/status", {"status": "RESOLVED"})
     assert response.status_code == 404
@@ -301,8 +302,18 @@ async def test_it_hides_a_workspaces_courses_and_signals_from_another_workspaces
 
 
 async def test_it_draws_the_dashboard_in_a_browser_at_desktop_and_phone_width(world, new_context):  # noqa: F811
-    """Screenshots for review (test-artifacts/screenshots/analytics-*.png); the page fits a phone's width."""
+    """Screenshots for review (test-artifacts/screenshots/analytics-*.png); the pages fit a phone's width and
+    axe-core finds no serious or critical violation on them."""
     course_id = world["course_id"]
+    found: list[str] = []
+
+    async def check(page, name: str) -> None:
+        await shot(page, name)
+        assert await page_overflow(page) == 0, name
+        blocking = [v for v in await _axe(page) if v["impact"] in BLOCKING]
+        if blocking:
+            found.append(_report(name, blocking))
+
     for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page = await (await new_context(viewport)).new_page()
         await sign_in(page, world["admin"].email, landing="/admin")
@@ -310,18 +321,19 @@ async def test_it_draws_the_dashboard_in_a_browser_at_desktop_and_phone_width(wo
         await expect(page.get_by_role("img", name="Learners per lesson, with the drop-off from the lesson before")
                      ).to_be_visible()
         await expect(page.locator("#chart-view-funnel")).to_be_visible()
-        await shot(page, f"analytics-data-{name}")
-        assert await page_overflow(page) == 0
+        await check(page, f"analytics-data-{name}")
         await page.goto(f"/admin/analytics?course={course_id}&from=2026-01-01&to=2026-01-07")
         await expect(page.get_by_text("No figures for this course in this range yet.")).to_be_visible()
-        await shot(page, f"analytics-empty-{name}")
-        assert await page_overflow(page) == 0
+        await check(page, f"analytics-empty-{name}")
         await page.goto("/admin/analytics/settings")
-        await shot(page, f"analytics-settings-{name}")
+        await page.get_by_label("Window (days)").fill("0")
+        await page.get_by_role("button", name="Save thresholds").click()
+        await expect(page.get_by_text("Window (days) must be a whole number from 1 to 90.")).to_be_visible()
+        await check(page, f"analytics-settings-error-{name}")
         await page.goto("/admin/analytics/signals")
-        await shot(page, f"analytics-signals-{name}")
-        assert await page_overflow(page) == 0
+        await check(page, f"analytics-signals-{name}")
     outsider = await (await new_context(DESKTOP)).new_page()
     await sign_in(outsider, world["outsider"].email, landing="/admin")
     await outsider.goto("/admin/analytics")
-    await shot(outsider, "analytics-no-course-desktop")
+    await check(outsider, "analytics-no-course-desktop")
+    assert not found, "\n".join(found)

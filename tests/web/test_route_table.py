@@ -137,7 +137,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "/api/admin/analytics/course/{course_id:uuid}": {"course_id": "syllabus_id"},
     "/api/admin/analytics/funnel/{course_id:uuid}": {"course_id": "syllabus_id"},
     "/admin/analytics/signals/{signal_id:uuid}/status": {"signal_id": "signal_id", "status": Text("ACKNOWLEDGED")},
-    "/admin/analytics/signals/{signal_id:uuid}/evidence.json": {"signal_id": "signal_id"},
+    "/admin/analytics/signals/{signal_id:uuid}/json": {"signal_id": "signal_id"},
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
