@@ -15,10 +15,12 @@ run: setup
 # Two pytest-xdist workers: most of a test's time is spent waiting on the server, worker, database or
 # browser it drives, so two share two cores well (7 min instead of 13 here). Each worker is its own pytest
 # process with its own database (coursewright_test_<pid>) and live servers on the one embedded PostgreSQL.
+# --dist loadfile keeps each test module on one worker: its module-scoped world is built once, and tests that
+# read what an earlier test of their module wrote see it.
 TEST_WORKERS ?= 2
 test: setup browser redis
 	@$(BIN)/coverage erase
-	@$(BIN)/coverage run -m pytest -n $(TEST_WORKERS); tests=$$?; \
+	@$(BIN)/coverage run -m pytest -n $(TEST_WORKERS) --dist loadfile; tests=$$?; \
 	  $(BIN)/coverage combine --quiet && $(BIN)/coverage report; coverage=$$?; \
 	  if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$coverage
 

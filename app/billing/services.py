@@ -15,6 +15,8 @@ from typing import Any
 import msgspec
 import structlog
 
+from app.analytics import events as analytics
+from app.analytics.tables import EventType
 from app.audit.actions import AuditAction
 from app.audit.services import SYSTEM, Actor, audit
 from app.billing import money, stripe_api
@@ -51,6 +53,17 @@ async def write_audits(notes: list[AuditNote], actor: Actor = SYSTEM) -> None:
     for note in notes:
         await audit(note.action, actor=actor, tenant_id=note.tenant_id, entity_type=note.entity_type,
                     entity_id=note.entity_id, metadata=note.metadata)
+
+
+async def after_commit(result: Result) -> None:
+    """What a purchase step tells the rest once it has committed: its audit rows, then the funnel events
+    analytics observes (purchased, enrolled), stamped with the course's newest version."""
+    await write_audits(result.audits)
+    for event_type, purchase in result.observed:
+        newest = await publishing.newest_published(purchase["tenant_id"], purchase["syllabus_id"])
+        await analytics.record(event_type, tenant_id=purchase["tenant_id"], user_id=purchase["user_id"],
+                               course_id=purchase["syllabus_id"], package_version=newest["version"] if newest else 0,
+                               metadata={"purchase_id": str(purchase["id"])})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +286,7 @@ class Result(msgspec.Struct):
     tenant_id: uuid.UUID | None = None
     purchase_id: uuid.UUID | None = None
     audits: list[AuditNote] = []
+    observed: list[tuple[EventType, dict[str, Any]]] = []  # analytics events to record after the commit
 
 
 class Mismatch(Exception):
@@ -295,7 +309,7 @@ async def complete_checkout(completion: Completion) -> Result:
     sandbox directly; the webhook calls checkout_completed() inside its own transaction."""
     async with engine().transaction():
         result = await checkout_completed(completion)
-    await write_audits(result.audits)
+    await after_commit(result)
     return result
 
 
@@ -400,7 +414,9 @@ async def checkout_completed(completion: Completion) -> Result:
     base.audits = [AuditNote(AuditAction.PURCHASE_CREATED, purchase["tenant_id"], "purchase", purchase["id"],
                              {"amount": _words(purchase), "product_id": str(purchase["product_id"]),
                               "sandbox": purchase["sandbox"]})]
+    base.observed = [(EventType.PURCHASED, purchase)]
     if enrollment is not None:
+        base.observed.append((EventType.ENROLLED, purchase))
         base.audits.append(AuditNote(AuditAction.ENROLLMENT_CREATED, purchase["tenant_id"], "enrollment",
                                      enrollment["id"], {"syllabus_id": str(purchase["syllabus_id"]),
                                                         "purchase_id": str(purchase["id"]),

@@ -195,7 +195,7 @@ async def process(stripe_event_id: str, *, replay: bool = False) -> dict[str, An
     if result.outcome == EventOutcome.REJECTED.value:
         log.error("alert:billing_webhook_failed", event_id=stripe_event_id, event_type=row["type"],
                   reason="rejected", detail=result.detail)
-    await services.write_audits(result.audits)
+    await services.after_commit(result)
     return row
 
 

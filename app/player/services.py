@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from app.analytics import events as analytics
+from app.analytics.tables import EventType
 from app.audit.actions import AuditAction
 from app.audit.services import SYSTEM, Actor, audit
 from app.billing import money
@@ -43,6 +45,7 @@ class LearnerContext(msgspec.Struct, kw_only=True):
     """Everything a player page needs about one learner in one course, from ONE query."""
 
     enrollment_id: uuid.UUID
+    user_id: uuid.UUID
     syllabus_id: uuid.UUID
     package_id: uuid.UUID
     version: int
@@ -100,7 +103,8 @@ async def learner_context(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id:
         return None
     package = await publishing.document_of({"id": row["package_id"], "content_hash": row["content_hash"]})
     return LearnerContext(
-        enrollment_id=row["enrollment_id"], syllabus_id=row["syllabus_id"], package_id=row["package_id"],
+        enrollment_id=row["enrollment_id"], user_id=user_id, syllabus_id=row["syllabus_id"],
+        package_id=row["package_id"],
         version=row["version"], package_status=row["status"], content_hash=row["content_hash"],
         last_lesson_index=row["last_lesson_index"], completed={divmod(code, 1000) for code in row["completed"]},
         newest_version=row["newest_version"], package=package,
@@ -214,6 +218,8 @@ async def enroll(tenant_id: uuid.UUID, user_id: uuid.UUID, syllabus_id: uuid.UUI
     if rows:
         await audit(AuditAction.ENROLLMENT_CREATED, actor=actor, tenant_id=tenant_id, entity_type="enrollment",
                     entity_id=rows[0]["id"], metadata={"syllabus_id": str(syllabus_id), "version": package["version"]})
+        await analytics.record(EventType.ENROLLED, tenant_id=tenant_id, user_id=user_id, course_id=syllabus_id,
+                               package_version=package["version"])
     return bool(rows)
 
 
@@ -255,6 +261,11 @@ async def complete_lesson(context: LearnerContext, tenant_id: uuid.UUID, index: 
         "completed_at) VALUES ({}, {}, {}, {}, {}, now()) ON CONFLICT DO NOTHING RETURNING id",
         tenant_id, context.enrollment_id, lesson.module_index, lesson.lesson_index, via.value)
     context.completed.add((lesson.module_index, lesson.lesson_index))
+    done, total = context.progress
+    if rows and done == total:
+        # The lesson that finished the course: observed once, after the write (analytics never blocks it).
+        await analytics.record(EventType.COURSE_COMPLETED, tenant_id=tenant_id, user_id=context.user_id,
+                               course_id=context.syllabus_id, package_version=context.version)
     return bool(rows)
 
 
