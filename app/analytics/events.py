@@ -16,12 +16,13 @@ import re
 import uuid
 from typing import Annotated, Any
 
+import asyncpg
 import msgspec
 import structlog
 
 from app.analytics.tables import EventType
 from app.db import independent_connection
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Unavailable
 from app.metrics import ANALYTICS_EVENTS
 
 log = structlog.get_logger("coursewright.analytics")
@@ -132,8 +133,17 @@ def rows_for(batch: EventBatch, tenant_id: uuid.UUID, user_id: uuid.UUID, visibl
 
 async def store(rows: list[tuple[Any, ...]]) -> int:
     """One COPY for the whole batch: all rows or none."""
-    async with independent_connection() as conn:
-        await conn.copy_records_to_table("analytics_event", records=rows, columns=COLUMNS)
+    try:
+        async with independent_connection() as conn:
+            await conn.copy_records_to_table("analytics_event", records=rows, columns=COLUMNS)
+    except asyncpg.CheckViolationError as exc:
+        if "no partition" not in str(exc):
+            raise
+        # Partitions are made ahead by the nightly job, never here: a missing one means the job has not run
+        # for months. The player drops the batch (it never retries); the operator runs `coursewright analytics run`.
+        log.error("alert:analytics_partition_missing", error=str(exc))
+        raise Unavailable("Learner events cannot be stored right now (this month's storage is not ready); "
+                          "nothing was stored.") from None
     return len(rows)
 
 

@@ -133,3 +133,15 @@ def test_it_backfills_a_range_from_the_cli_and_refuses_a_bad_one():
     assert gone.returncode == 1 and "are gone" in gone.stderr
     bad = run_cli({}, "analytics", "run", "--from", "yesterday")
     assert bad.returncode == 2 and "is not a date" in bad.stderr
+
+
+async def test_it_answers_unavailable_and_stores_nothing_for_a_month_without_a_partition():
+    from app.analytics import events
+    from app.errors import Unavailable
+
+    tenant = await make_tenant("Future")
+    future = dt.datetime(2031, 6, 1, tzinfo=dt.UTC)
+    row = (tenant["id"], None, uuid.uuid4(), 1, 1, "lesson_viewed", None, "{}", None, future)
+    with pytest.raises(Unavailable, match="nothing was stored"):
+        await events.store([row, row])
+    assert await fetch_rows(DATABASE_URL, "SELECT 1 FROM analytics_event WHERE tenant_id = $1", tenant["id"]) == []
