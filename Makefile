@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test stop setup pango vendor browser redis migrate migration bench lint clean
+.PHONY: run test stop setup pango vendor browser redis poppler migrate migration bench lint clean
 
 run: setup
 	$(BIN)/coursewright serve
@@ -18,7 +18,7 @@ run: setup
 # --dist loadfile keeps each test module on one worker: its module-scoped world is built once, and tests that
 # read what an earlier test of their module wrote see it.
 TEST_WORKERS ?= 2
-test: setup browser redis
+test: setup browser redis poppler
 	@$(BIN)/coverage erase
 	@$(BIN)/coverage run -m pytest -n $(TEST_WORKERS) --dist loadfile; tests=$$?; \
 	  $(BIN)/coverage combine --quiet && $(BIN)/coverage report; coverage=$$?; \
@@ -61,6 +61,10 @@ static/vendor/.installed: package.json package-lock.json
 # Browser tests drive Debian's chromium; install it when the machine lacks it.
 browser:
 	@command -v chromium >/dev/null 2>&1 || scripts/install-debian-package.sh chromium
+
+# tests/exports/test_pdf.py renders the exported PDF's first pages to PNG with pdftoppm (poppler-utils).
+poppler:
+	@command -v pdftoppm >/dev/null 2>&1 || scripts/install-debian-package.sh poppler-utils
 
 # The Redis-broker tests start their own Debian redis-server on a free port.
 redis:

@@ -72,7 +72,7 @@ async def test_it_renders_hostile_generated_text_inert_on_review_pages(client, p
         found = elements(page.text)
         assert not [tag for tag, _ in found if tag in ("img", "iframe")]
         assert [a.get("src") for tag, a in found if tag == "script"] == ["/static/vendor/htmx.min.js",
-                                                                         "/static/app.js"]
+                                                                         "/static/app.js", "/static/analytics.js"]
         assert not [a for _, a in found if any(name.startswith("on") for name in a)]
         assert not [a for _, a in found if a.get("hx-get") == "/logout"]
         assert "&lt;img src=x onerror=alert(1)&gt;" in page.text  # shown as text

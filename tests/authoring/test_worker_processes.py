@@ -105,7 +105,11 @@ async def test_demo_seeding_uses_the_mock_with_openai_configured_and_a_later_sta
     assert set(items) == {"APPROVED"}, items
     packages = await fetch_rows(url, "SELECT version FROM course_package")
     assert [p["version"] for p in packages] == [1, 1]  # the free demo course and the paid one
-    assert len(await fetch_rows(url, "SELECT 1 FROM enrollment")) == 1
+    # The demo learner in the free course, and the analytics demo's 80 simulated readers.
+    enrolled = await fetch_rows(url, "SELECT u.email FROM enrollment e JOIN app_user u ON u.id = e.user_id")
+    assert sorted(r["email"] for r in enrolled if not r["email"].startswith("reader")) == [
+        "learner@demo.coursewright.dev"]
+    assert len(enrolled) == 81
     assert len(await fetch_rows(url, "SELECT 1 FROM product")) == 1
     providers = {row["provider"] for row in await fetch_rows(url, "SELECT DISTINCT provider FROM ai_usage")}
     assert providers == {"mock"} and failing_openai.requests == []
