@@ -3,6 +3,7 @@ the dashboard API over 30 days of rolled-up events.
 
     .venv/bin/python bench/analytics.py            # full: 30 s per batch size, 5 million events
     .venv/bin/python bench/analytics.py --quick    # ~1 min: 5 s per batch size, 500,000 events
+    BENCH_PROFILE=/tmp/server.prof .venv/bin/python bench/analytics.py --quick   # the server under cProfile
 
 Sets up a fresh database (a new database on DATABASE_URL's server, else an embedded PostgreSQL in a temp dir),
 publishes a small course with the mock LLM through the real pipeline (the in-process workers run only for that
@@ -422,8 +423,10 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
-    server = subprocess.Popen([str(BIN / "coursewright"), "serve", "--no-prepare", "--port", str(port)], env=env,
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [str(BIN / "coursewright"), "serve", "--no-prepare", "--port", str(port)]
+    if os.environ.get("BENCH_PROFILE"):  # a cProfile of the server, written when it stops (SIGTERM is graceful)
+        command[:0] = [sys.executable, "-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:

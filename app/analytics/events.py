@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import asyncpg
 import msgspec
 import structlog
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 
 from app.analytics.tables import EventType
 from app.db import independent_connection
@@ -147,7 +148,9 @@ def rows_for(batch: EventBatch, tenant_id: uuid.UUID, user_id: uuid.UUID, visibl
     earliest, latest = now_ms - slack_ms, now_ms + slack_ms
     fromtimestamp, utc, encode = dt.datetime.fromtimestamp, dt.UTC, msgspec.json.encode
     enrolled, purchased, completed = EventType.ENROLLED, EventType.PURCHASED, EventType.COURSE_COMPLETED
-    last_course, version = -1, None
+    # asyncpg writes its own UUID type straight from memory; a uuid.UUID costs a Python .bytes call per value.
+    tenant, user = PgUUID(tenant_id.bytes), PgUUID(user_id.bytes)
+    last_course, course_id, version = -1, None, None
     rows = []
     for index, event in enumerate(batch.events):
         kind = event.type
@@ -160,11 +163,11 @@ def rows_for(batch: EventBatch, tenant_id: uuid.UUID, user_id: uuid.UUID, visibl
             if version is None:
                 raise InvalidInput(f"Event {index} (counting from 0): course {event.course_id} is not one you can "
                                    "see.")
-            last_course = course
+            last_course, course_id = course, PgUUID(event.course_id.bytes)
         ms = event.client_ts
         client_time = fromtimestamp(ms / 1000, utc) if ms is not None and earliest <= ms <= latest else None
         # A StrEnum member is a str: asyncpg encodes it as the enum's text without .value.
-        rows.append((tenant_id, user_id, event.course_id, version, event.lesson_index, kind, event.time_on_page_ms,
+        rows.append((tenant, user, course_id, version, event.lesson_index, kind, event.time_on_page_ms,
                      encode(event.metadata).decode() if event.metadata else "{}", client_time, now))
     return rows
 
