@@ -141,3 +141,32 @@ async def test_it_skips_a_second_run_while_one_holds_the_lock(course):
     rows = await fetch_rows(DATABASE_URL, "SELECT metadata FROM audit_log WHERE action = 'ANALYTICS_JOB_RUN' "
                             "ORDER BY id DESC LIMIT 1")
     assert json.loads(rows[0]["metadata"])["status"] == "SKIPPED"
+
+
+async def test_it_keeps_an_event_whose_client_clock_is_far_off_but_drops_that_time(live_server, course):
+    client = await _learner(live_server, course["learners"][2], course["syllabus"]["id"])
+    course_id = str(course["syllabus"]["id"])
+    response = await _send(client, [{"type": "course_viewed", "course_id": course_id, "client_ts": 2**53},
+                                    {"type": "course_viewed", "course_id": course_id, "client_ts": 0}])
+    assert response.status_code == 202, response.text
+    rows = await fetch_rows(DATABASE_URL, "SELECT client_ts FROM analytics_event WHERE course_id = $1 "
+                            "AND user_id = $2 AND event_type = 'course_viewed'", course["syllabus"]["id"],
+                            course["learners"][2].user_id)
+    assert [row["client_ts"] for row in rows] == [None, None]
+    await client.aclose()
+
+
+async def test_it_accepts_a_course_published_a_moment_after_the_learners_last_batch(live_server, course):
+    """The learner's visible courses are kept for a few seconds; a course not in the kept answer is looked up
+    again before the batch is refused."""
+    learner = await make_member(course["tenant"], "learner", "newcomer")
+    client = await _learner(live_server, learner, course["syllabus"]["id"])
+    first = await _send(client, [{"type": "course_viewed", "course_id": str(course["syllabus"]["id"])}])
+    assert first.status_code == 202
+    admin = Client(live_server.url)
+    await admin.login(course["admin"].email)
+    second, _package = await published_course(admin)
+    await admin.aclose()
+    response = await _send(client, [{"type": "course_viewed", "course_id": str(second["id"])}])
+    assert response.status_code == 202, response.text
+    await client.aclose()
