@@ -28,7 +28,7 @@ import structlog
 
 from app.accounts import services as accounts
 from app.accounts.tables import Membership, User
-from app.analytics import events, jobs
+from app.analytics import events, jobs, rollup
 from app.audit.actions import AuditAction
 from app.audit.services import SYSTEM, Actor, audit
 from app.authoring.tables import Course, Syllabus, SyllabusStatus
@@ -112,6 +112,9 @@ async def _seed(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, emails: list[str],
         return False
     days = [first_day + dt.timedelta(days=n) for n in range(DAYS)]
     summary = await jobs.run_analytics_jobs(days=days, now=dt.datetime.combine(today, dt.time(0, 5), dt.UTC))
+    # Today too: the server recorded the readers' enrollments as they were made (now), and the dashboard's
+    # "enrolled" should count them on a fresh demo; the signals stay those of the simulated weeks.
+    await rollup.aggregate_day(today)
     log.info("demo_analytics_seeded", events=stored, learners=len(readers), job=summary["status"],
              signals=summary.get("signals"), duration_ms=round((time.perf_counter() - started) * 1000))
     return True

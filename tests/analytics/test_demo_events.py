@@ -59,9 +59,12 @@ async def test_it_seeds_three_weeks_of_events_through_ingestion_with_aggregates_
                                seeded["tenant"]["id"], course_id)
     assert members[0]["n"] == analytics_demo.LEARNERS
 
-    aggregates = await fetch_rows(DATABASE_URL, "SELECT day, lesson_index, views, quiz_attempts, quiz_passes "
+    aggregates = await fetch_rows(DATABASE_URL, "SELECT day, lesson_index, views, quiz_attempts, quiz_passes, enrolled "
                                   "FROM analytics_daily_aggregate WHERE course_id = $1", course_id)
-    assert len({r["day"] for r in aggregates}) == len(days)
+    # The simulated days, and today (the readers' enrollments, recorded by the server as they were made).
+    assert {r["day"] for r in aggregates} == {r["day"] for r in days} | {TODAY}
+    enrolled = sum(r["enrolled"] for r in aggregates if r["day"] == TODAY and r["lesson_index"] == 0)
+    assert enrolled == analytics_demo.LEARNERS
     by_lesson: dict[int, list[int]] = {}
     for r in aggregates:  # per lesson over the three weeks: views, quiz attempts, quiz passes
         sums = by_lesson.setdefault(r["lesson_index"], [0, 0, 0])
@@ -83,7 +86,8 @@ async def test_it_seeds_three_weeks_of_events_through_ingestion_with_aggregates_
     admin = Client(live_server.url)
     await admin.login(seeded["admin"].email)
     report = (await admin.get(f"/api/admin/analytics/course/{course_id}")).json()
-    assert report["totals"]["views"] == sum(views) and len(report["days"]) == len(days)
+    assert report["totals"]["views"] == sum(views) and len(report["days"]) == len(days) + 1  # and today
+    assert report["totals"]["enrolled"] == analytics_demo.LEARNERS
     await admin.aclose()
     other = await fetch_rows(DATABASE_URL, "SELECT count(*) AS n FROM analytics_event WHERE tenant_id = $1",
                              seeded["other"]["id"])
