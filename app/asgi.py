@@ -23,6 +23,7 @@ from app.billing.admin_routes import ROUTES as STORE_ADMIN_ROUTES
 from app.billing.routes import ROUTES as BILLING_ROUTES
 from app.db import POOL_OPTIONS, engine
 from app.exports.routes import ROUTES as EXPORT_ROUTES
+from app.insights.routes import ROUTES as INSIGHTS_ROUTES
 from app.jobs.routes import ROUTES as JOB_ROUTES
 from app.learners.routes import ROUTES as LEARNER_ADMIN_ROUTES
 from app.logging import configure_logging
@@ -32,6 +33,7 @@ from app.player.api import ROUTES as LEARN_API_ROUTES
 from app.player.routes import ROUTES as PLAYER_ROUTES
 from app.publishing.routes import ROUTES as PUBLISHING_ROUTES
 from app.queue import close_queue, connect_queues
+from app.regeneration.routes import ROUTES as REGENERATION_ROUTES
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.auth import maintenance_gate, session_middleware
 from app.web.csrf import csrf_middleware
@@ -92,6 +94,8 @@ def create_app() -> Litestar:
         *PLAYER_ROUTES,
         *ANALYTICS_ROUTES,
         *ANALYTICS_ADMIN_ROUTES,
+        *INSIGHTS_ROUTES,
+        *REGENERATION_ROUTES,
         *BILLING_ROUTES,
         *STORE_ADMIN_ROUTES,
         *LEARN_API_ROUTES,

@@ -9,10 +9,12 @@ from app.authoring.tables import ContentItem, Course, GenerationRun, Syllabus
 from app.billing.tables import BillingEvent, Product, Purchase
 from app.db import APP_NAME, MIGRATIONS_DIR
 from app.exports.tables import ExportRequest, PackageExport
+from app.insights.tables import ContentSuggestion
 from app.jobs.tables import BackgroundJob, TenantStats
 from app.llm.tables import AIUsage
 from app.player.tables import Enrollment, LessonProgress, QuestionStat, QuizAttempt
 from app.publishing.tables import CoursePackageRow
+from app.regeneration.tables import LlmBudget, RegenerationJob, RegenerationOutput, RetryIntent
 
 APP_CONFIG = AppConfig(
     app_name=APP_NAME,
@@ -22,6 +24,7 @@ APP_CONFIG = AppConfig(
         Course, GenerationRun, Syllabus, ContentItem, AIUsage, CoursePackageRow,
         Enrollment, LessonProgress, QuizAttempt, QuestionStat, Invitation, PackageExport, ExportRequest,
         Product, Purchase, BillingEvent, DailyAggregate, Signal, AnalyticsSettings, JobLock,
+        ContentSuggestion, RegenerationJob, RegenerationOutput, RetryIntent, LlmBudget,
     ],
     migration_dependencies=[],
     commands=[],

@@ -63,7 +63,9 @@ ACTION_WORDS: dict[AuditAction, str] = {
     AuditAction.REGEN_JOB_COMPLETED: "Regeneration job finished",
     AuditAction.REGEN_JOB_FAILED: "Regeneration job failed",
     AuditAction.RETRY_INTENT_CREATED: "Retry requested",
+    AuditAction.RETRY_INTENT_APPROVED: "Retry approved",
     AuditAction.RETRY_INTENT_EXECUTED: "Retry carried out",
+    AuditAction.LLM_BUDGET_CHANGED: "Monthly AI budget changed",
     AuditAction.RETRY_INTENT_REJECTED: "Retry refused",
 }
 
