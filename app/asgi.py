@@ -34,6 +34,7 @@ from app.player.routes import ROUTES as PLAYER_ROUTES
 from app.publishing.routes import ROUTES as PUBLISHING_ROUTES
 from app.queue import close_queue, connect_queues
 from app.regeneration.intent_routes import ROUTES as RETRY_INTENT_ROUTES
+from app.regeneration.lineage_routes import ROUTES as LINEAGE_ROUTES
 from app.regeneration.routes import ROUTES as REGENERATION_ROUTES
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.auth import maintenance_gate, session_middleware
@@ -98,6 +99,7 @@ def create_app() -> Litestar:
         *INSIGHTS_ROUTES,
         *REGENERATION_ROUTES,
         *RETRY_INTENT_ROUTES,
+        *LINEAGE_ROUTES,
         *BILLING_ROUTES,
         *STORE_ADMIN_ROUTES,
         *LEARN_API_ROUTES,
