@@ -97,17 +97,20 @@ TypeQuery = Annotated[str, Parameter(query="type", max_length=32, pattern=inputs
 
 @get("/admin/analytics/signals", **ADMIN)
 async def signals_page(request: Request, course: inputs.QueryLine(64) = "", status: inputs.QueryLine(16) = "",
-                       signal_type: TypeQuery = "") -> Response:
-    """Every signal of the workspace, newest first, filtered by course, status and type."""
+                       signal_type: TypeQuery = "", start: From = "", end: To = "") -> Response:
+    """Every signal of the workspace, newest first, filtered by course, status, type and the days they were
+    raised for (from and to, each optional)."""
     tenant = _tenant(request)
     if status not in ("", *STATUS_WORDS) or signal_type not in ("", *SIGNAL_WORDS):
         raise InvalidInput("Filter by one of the statuses and types offered.")
+    window = services.signals_range(inputs.parse_date(start, "The from date"), inputs.parse_date(end, "The to date"))
     courses = await services.published_courses(tenant)
-    rows = await services.list_signals(tenant, course_id=_uuid_or_none(course, "The course"),
-                                       status=status or None, signal_type=signal_type or None, limit=200)
+    rows = await services.list_signals(tenant, course_id=_uuid_or_none(course, "The course"), status=status or None,
+                                       signal_type=signal_type or None, window=window, limit=200)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return render(request, "analytics/signals.html", signals=rows, courses=courses, titles=_titles(courses),
-                  course=course, status=status, signal_type=signal_type, next=here, **WORDS)
+                  course=course, status=status, signal_type=signal_type, window=window, start=start, end=end,
+                  next=here, **WORDS)
 
 
 def _titles(courses: list[dict[str, Any]]) -> dict[uuid.UUID, str]:

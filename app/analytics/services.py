@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 import msgspec
@@ -16,6 +17,7 @@ from app.analytics.signals import DEFAULTS, Thresholds
 from app.analytics.tables import AnalyticsSettings, DailyAggregate, Signal, SignalStatus
 from app.audit.actions import AuditAction
 from app.audit.services import Actor, audit
+from app.db import fetch_row
 from app.errors import InvalidInput, NotFound
 from app.publishing import services as publishing
 
@@ -42,15 +44,6 @@ def date_range(start: dt.date | None, end: dt.date | None, today: dt.date | None
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise InvalidInput(f"Pick a range of at most {MAX_RANGE_DAYS} days.")
     return DateRange(start, end)
-
-
-async def course_of(tenant_id: uuid.UUID, course_id: uuid.UUID) -> dict[str, Any]:
-    """A course (syllabus) of this workspace that has been published; anything else is "not found"."""
-    rows = await publishing.latest_packages(tenant_id)
-    for row in rows:
-        if row["syllabus_id"] == course_id:
-            return row
-    raise NotFound("No such published course in this workspace.")
 
 
 LESSONS_SQL = """
@@ -84,8 +77,53 @@ def _rate(part: int | None, whole: int | None) -> float | None:
 
 async def course_report(tenant_id: uuid.UUID, course_id: uuid.UUID, window: DateRange) -> dict[str, Any]:
     """Per lesson (views, learners, completions, drop-off from the lesson before, time, quiz pass rate),
-    per day, and totals for the range."""
-    course = await course_of(tenant_id, course_id)
+    per day, and totals for the range. The figures come from the process's cache while the course's
+    aggregate rows in the range are unchanged (see REPORT_HEAD_SQL); the course itself is read every time."""
+    head = await fetch_row(REPORT_HEAD_SQL, tenant_id, course_id, window.start, window.end)
+    if head is None:
+        raise NotFound("No such published course in this workspace.")
+    figures = await _figures(tenant_id, course_id, window, (head["aggregate_rows"], head["computed_at"]))
+    return {"course_id": course_id, "title": head["title"], "lesson_count": head["lesson_count"],
+            "start": window.start, "end": window.end, **figures}
+
+
+# The course (its newest package, as course_of finds it) and the marker of its aggregates in the range, in one
+# indexed round trip. The rollup stamps computed_at = now() on every row it inserts or changes and deletes the
+# rows a day no longer produces, so (row count, newest computed_at) changes whenever a figure in the range can.
+REPORT_HEAD_SQL = """
+SELECT p.title, p.lesson_count, a.aggregate_rows, a.computed_at
+FROM (SELECT title, lesson_count FROM course_package WHERE tenant_id = $1 AND syllabus_id = $2
+      ORDER BY version DESC LIMIT 1) p
+CROSS JOIN (SELECT count(*) AS aggregate_rows, max(computed_at) AS computed_at FROM analytics_daily_aggregate
+            WHERE tenant_id = $1 AND course_id = $2 AND day BETWEEN $3 AND $4) a
+"""
+
+# Aggregates change only when the analytics job writes them, yet admins (and their dashboards' APIs) read the
+# same course and range again and again: the figures are kept per (workspace, course, range) with the marker
+# they were computed under, and recomputed as soon as the marker differs. The marker is read BEFORE the figures,
+# so a rollup committing in between leaves figures newer than their marker (recomputed once), never older.
+REPORT_CACHE_SIZE = 256
+_report_cache: OrderedDict[tuple, tuple[tuple, dict[str, Any]]] = OrderedDict()
+
+
+async def _figures(tenant_id: uuid.UUID, course_id: uuid.UUID, window: DateRange, marker: tuple) -> dict[str, Any]:
+    key = (tenant_id, course_id, window.start, window.end)
+    cached = _report_cache.get(key)
+    if cached is not None and cached[0] == marker:
+        _report_cache.move_to_end(key)
+        figures = cached[1]
+    else:
+        figures = await _compute_figures(tenant_id, course_id, window)
+        _report_cache[key] = (marker, figures)
+        _report_cache.move_to_end(key)
+        while len(_report_cache) > REPORT_CACHE_SIZE:
+            _report_cache.popitem(last=False)
+    # Copies: every reader gets its own rows, so nothing a caller does can alter the cached ones.
+    return {"totals": dict(figures["totals"]), "lessons": [dict(row) for row in figures["lessons"]],
+            "days": [dict(row) for row in figures["days"]]}
+
+
+async def _compute_figures(tenant_id: uuid.UUID, course_id: uuid.UUID, window: DateRange) -> dict[str, Any]:
     lessons = await DailyAggregate.raw(LESSONS_SQL, tenant_id, course_id, window.start, window.end)
     days = await DailyAggregate.raw(DAYS_SQL, tenant_id, course_id, window.start, window.end)
     previous = None
@@ -101,8 +139,7 @@ async def course_report(tenant_id: uuid.UUID, course_id: uuid.UUID, window: Date
     totals["pass_rate"] = _rate(totals["quiz_passes"], totals["quiz_attempts"])
     totals["course_completion_rate"] = _rate(totals["course_completed"], totals["enrolled"])
     totals["refund_rate"] = _rate(totals["refunds"], totals["purchased"])
-    return {"course_id": course_id, "title": course["title"], "lesson_count": course["lesson_count"],
-            "start": window.start, "end": window.end, "totals": totals, "lessons": lessons, "days": days}
+    return {"totals": totals, "lessons": lessons, "days": days}
 
 
 async def funnel(tenant_id: uuid.UUID, course_id: uuid.UUID, window: DateRange) -> dict[str, Any]:
@@ -125,6 +162,11 @@ def _steps(steps: list[tuple[str, int]]) -> list[dict[str, Any]]:
 
 
 DASHBOARD_DAYS = (7, 30, 90)
+
+
+def signals_range(start: dt.date | None, end: dt.date | None) -> DateRange | None:
+    """The signals list's range: none (every day) unless a from or a to date is given."""
+    return date_range(start, end) if start or end else None
 
 
 def dashboard_range(days: str, start: dt.date | None, end: dt.date | None,
@@ -151,7 +193,7 @@ async def dashboard(tenant_id: uuid.UUID, course_id: uuid.UUID | None, window: D
     totals = report["totals"]
     return {"courses": courses, "report": report, "funnel": funnel_of(report),
             "has_figures": bool(report["lessons"]) or any(totals[k] for k in ("course_views", "enrolled", "purchased")),
-            "signals": await list_signals(tenant_id, course_id=course_id, limit=50),
+            "signals": await list_signals(tenant_id, course_id=course_id, window=window, limit=50),
             "thresholds": await thresholds(tenant_id)}
 
 
@@ -171,8 +213,12 @@ async def published_courses(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 async def list_signals(tenant_id: uuid.UUID, *, course_id: uuid.UUID | None = None, status: str | None = None,
-                       signal_type: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+                       signal_type: str | None = None, window: DateRange | None = None,
+                       limit: int = 100) -> list[dict[str, Any]]:
+    """Signals newest first; with a window, those whose day (the day their rule ran for) falls in it."""
     query = Signal.select().where(Signal.tenant_id == tenant_id)
+    if window is not None:
+        query = query.where((Signal.day >= window.start) & (Signal.day <= window.end))
     if course_id is not None:
         query = query.where(Signal.course_id == course_id)
     if status is not None:
