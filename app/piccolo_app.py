@@ -14,6 +14,7 @@ from app.jobs.tables import BackgroundJob, TenantStats
 from app.llm.tables import AIUsage
 from app.player.tables import Enrollment, LessonProgress, QuestionStat, QuizAttempt
 from app.publishing.tables import CoursePackageRow
+from app.quality.tables import ExternalResource, QualityReport, QualitySettings, SpotCheck
 from app.regeneration.tables import LlmBudget, RegenerationJob, RegenerationOutput, RetryIntent
 
 APP_CONFIG = AppConfig(
@@ -25,6 +26,7 @@ APP_CONFIG = AppConfig(
         Enrollment, LessonProgress, QuizAttempt, QuestionStat, Invitation, PackageExport, ExportRequest,
         Product, Purchase, BillingEvent, DailyAggregate, Signal, AnalyticsSettings, JobLock,
         ContentSuggestion, RegenerationJob, RegenerationOutput, RetryIntent, LlmBudget,
+        ExternalResource, QualityReport, SpotCheck, QualitySettings,
     ],
     migration_dependencies=[],
     commands=[],
