@@ -306,5 +306,16 @@ def export_schemas() -> None:
         click.echo(f"schemas/{name}.schema.json")
 
 
+def _register_quality_commands() -> None:
+    # Imported here, not at the top: the quality commands import services that this module's helpers
+    # (settings checks) must not pull in before they run.
+    from app.quality.cli import audit
+
+    cli.add_command(audit)
+
+
+_register_quality_commands()
+
+
 def main() -> None:
     cli()
