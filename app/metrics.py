@@ -27,6 +27,12 @@ GENERATION_RECOVERIES = Counter(
     "coursewright_generation_recoveries_total",
     "Generation work moved on without its worker: released on stop, re-queued or failed after a lost lease, re-woken",
     ["kind", "action"])
+REGENERATION_JOBS = Counter("coursewright_regeneration_jobs_total",
+                            "Regeneration jobs finished by a worker or the sweeper, by target type and outcome "
+                            "(completed, failed, worker_lost)", ["target_type", "outcome"])
+REGENERATION_DURATION = Histogram("coursewright_regeneration_job_seconds",
+                                  "Time from a regeneration job's claim to its end", ["target_type"],
+                                  buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600))
 DB_QUERIES_PER_REQUEST = Histogram("coursewright_db_queries_per_request", "SQL queries per HTTP request",
                                    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 50))
 EXPORTS = Counter("coursewright_exports_total", "Export builds by format and outcome", ["format", "outcome"])

@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     generation_concurrency: int
     generation_lease_seconds: int
     generation_max_lost_attempts: int
+    # A RUNNING regeneration job whose heartbeat (every quarter of this) is older than this is FAILED,
+    # "worker lost"; at least 8 s so a heartbeat every 2 s or more still fits several times.
+    regeneration_timeout_seconds: int
     export_rate_limit: int
     export_rate_window_seconds: int
     export_max_package_bytes: int
@@ -324,6 +327,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         generation_concurrency=_get(environ, "GENERATION_CONCURRENCY", _parse_int(1, 64), 8),
         generation_lease_seconds=_get(environ, "GENERATION_LEASE_SECONDS", _parse_int(4, 3600), 120),
         generation_max_lost_attempts=_get(environ, "GENERATION_MAX_LOST_ATTEMPTS", _parse_int(1, 20), 3),
+        regeneration_timeout_seconds=_get(environ, "REGENERATION_TIMEOUT_SECONDS", _parse_int(8, 86400), 300),
         export_rate_limit=_get(environ, "EXPORT_RATE_LIMIT", _parse_int(1, 10_000), 3),
         export_rate_window_seconds=_get(environ, "EXPORT_RATE_WINDOW_SECONDS", _parse_int(1, 86400), 600),
         export_max_package_bytes=_get(environ, "EXPORT_MAX_PACKAGE_BYTES", _parse_int(1, 2**31 - 1), 5 * 2**20),

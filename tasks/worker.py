@@ -21,18 +21,20 @@ from app.exports.services import sweep_exports
 from app.jobs.lease import drain
 from app.metrics import JOB_DURATION, JOB_PICKUP_DELAY, JOBS
 from app.queue import GENERATION_QUEUE, QUEUE_NAME, get_queue
+from app.regeneration.worker import sweep_regeneration
 from app.settings import Settings
 from tasks.analytics import analytics_nightly
 from tasks.authoring import generate_item, generate_syllabus
 from tasks.exports import build_export
 from tasks.housekeeping import purge_expired_sessions
 from tasks.jobs import fail_lost_jobs, recompute_tenant_stats
+from tasks.regeneration import regenerate_content
 
 log = structlog.get_logger("coursewright.worker")
 
 FUNCTIONS = {
     QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, build_export, analytics_nightly],
-    GENERATION_QUEUE: [generate_syllabus, generate_item],
+    GENERATION_QUEUE: [generate_syllabus, generate_item, regenerate_content],
 }
 
 
@@ -53,13 +55,15 @@ async def sweep_generation_forever(settings: Settings) -> None:
     """The generation sweeper, four times per lease, in every worker process: lost work waits at most about
     1.25 leases. A loop rather than a SAQ cron job: a cron job is itself a SAQ job, and one held by a worker
     that was killed blocks the next run until SAQ notices (the job's timeout). Concurrent sweeps from
-    several processes are safe: every change they make is a compare-and-set."""
-    interval = settings.generation_lease_seconds / 4
+    several processes are safe: every change they make is a compare-and-set. Regeneration jobs are swept
+    here too (a lost one is FAILED, never re-queued), at least four times per their timeout."""
+    interval = min(settings.generation_lease_seconds, settings.regeneration_timeout_seconds) / 4
     while True:
         try:
             # One line per sweep, also when it found nothing: the sign that the sweeper is alive.
             log.info("generation_swept", **await sweep_generation())
             log.info("exports_swept", **await sweep_exports())
+            log.info("regeneration_swept", **await sweep_regeneration())
         except DB_UNAVAILABLE as exc:
             log.warning("generation_sweep_waiting_for_database", error=repr(exc))
         except Exception as exc:  # the next sweep may succeed; the loop must outlive one bad one

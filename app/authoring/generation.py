@@ -188,6 +188,9 @@ class _MissingDependency(Exception):
     pass
 
 
+MissingDependency = _MissingDependency  # what a quiz waits for (its lesson): regeneration jobs fail on it
+
+
 async def run_item_generation(item_id: uuid.UUID) -> dict[str, Any]:
     """Worker: generate one lesson, quiz or project. Safe to run twice: only the claim winner works."""
     async with drain.claimed(ITEM_LEASE, item_id, wake_item) as item:
@@ -282,6 +285,29 @@ async def _item_variables(item: dict[str, Any], document: SyllabusDoc) -> dict[s
         raise _MissingDependency(f"lesson {item['module_index']}.{item['lesson_index']}")
     return {**base, "module": module_head, "lesson_outline": msgspec.to_builtins(outline),
             "lesson": lesson, "question_count": QUIZ_QUESTIONS}
+
+
+async def revision_variables(item: dict[str, Any], instruction: str) -> dict[str, Any]:
+    """The prompt variables to revise `item` with `instruction`, its content as the previous draft: the same
+    contract a regeneration from the review page uses (app/regeneration/worker.py runs jobs with it).
+    Raises MissingDependency for a quiz whose lesson has no draft or approved content."""
+    document = await _syllabus_document(item["syllabus_id"])
+    return await _item_variables({**item, "instruction": instruction, "supersedes_id": item["id"]}, document)
+
+
+async def polish(item: dict[str, Any], value: Any) -> Any:
+    """The post-processor (A3) for a newly generated document of `item`'s slot: a lesson keeps its outline's
+    title, duration and objectives; everything is trimmed."""
+    if item["kind"] != ItemKind.LESSON:
+        return tidy(value)
+    document = await _syllabus_document(item["syllabus_id"])
+    outline = document.modules[item["module_index"] - 1].lessons[item["lesson_index"] - 1]
+    return normalize_lesson(value, outline, document.course.level)
+
+
+async def provider_for(item: dict[str, Any]) -> Any:
+    """The provider that wrote `item`'s run (the demo course stays on the mock), else the configured one."""
+    return _provider(await _run_provider(item["run_id"]))
 
 
 async def _superseded(item: dict[str, Any]) -> dict[str, Any] | None:

@@ -238,7 +238,18 @@ async def revise_by_hand(tenant_id: Any, item_id: Any, data: dict[str, Any], *, 
     return new
 
 
-async def _store(item: dict[str, Any], value: Any, provenance: HandEdit, actor: Actor
+async def store_regenerated(item: dict[str, Any], value: Any, provenance: dict[str, Any], *,
+                            created_by: Any) -> tuple[dict[str, Any], list]:
+    """A regeneration job's draft (app/regeneration/worker.py) for the slot of the APPROVED `item`, stored
+    like a hand edit: the approved row stays published until the draft is approved. Call inside the job's
+    transaction; wake the returned (id, queued_at) pairs after it commits. The content_item_open_slot index
+    refuses it (UniqueViolationError) when another revision of the slot is open."""
+    if item["status"] != ItemStatus.APPROVED:
+        raise Conflict(f"Only an approved item gets a regenerated draft; this one is {item['status'].lower()}.")
+    return await _store(item, value, provenance, Actor(user_id=created_by, email=None))
+
+
+async def _store(item: dict[str, Any], value: Any, provenance: HandEdit | dict[str, Any], actor: Actor
                  ) -> tuple[dict[str, Any], list]:
     runs: set = set()
     async with engine().transaction():
