@@ -4,7 +4,8 @@ One query path serves both directions. `LINEAGE_SQL` walks the retry chain of re
 recursive CTE, upwards (from the job that wrote an item to the failed jobs it retried) or downwards (from
 the jobs a signal's suggestions started to every retry after them), and gathers in the same statement the
 signals, suggestions and their decisions, retry intents, outputs, content items, generation runs and the
-package versions that carry those items. `backward_steps()` and `forward_steps()` are pure: rows in, the steps a person reads out.
+package versions that carry those items. `backward_steps()` and `forward_steps()` are pure: rows in, the
+steps a person reads out.
 Read-only: nothing here writes.
 """
 
