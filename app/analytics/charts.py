@@ -123,23 +123,61 @@ def _share(count: int, first: int, first_label: str) -> str:
 # The dashboard's charts, from services.course_report / funnel_of rows.
 
 def drop_off_chart(lessons: list[dict], threshold: float) -> Markup:
-    """Learners per lesson; under each bar its drop-off from the lesson before, in the warning colour past the
-    workspace's threshold."""
+    """Learners per lesson, one row each; after each its drop-off from the lesson before, in the warning colour
+    past the workspace's threshold. Rows, not columns: a twelve-lesson course's drop-offs crowded each other."""
     bars = []
     for lesson in lessons:
         drop = lesson.get("drop_off_rate")
-        bars.append(Bar(label=f"L{lesson['lesson_index']}", value=lesson["viewers"] or 0,
+        bars.append(Bar(label=f"Lesson {lesson['lesson_index']}", value=lesson["viewers"] or 0,
                         mark=f"−{drop:.0%}" if drop else "", alert=bool(drop and drop > threshold)))
-    return bar_chart("chart-drop-off", "Learners per lesson, with the drop-off from the lesson before", bars,
-                     axis_label="learners")
+    return row_chart("chart-drop-off", "Learners per lesson, with the drop-off from the lesson before", bars)
 
 
 def pass_rate_chart(lessons: list[dict], threshold: float) -> Markup:
-    bars = [Bar(label=f"L{lesson['lesson_index']}", value=round(lesson["pass_rate"] * 100),
+    """One row per quizzed lesson (horizontal bars: twelve or more lessons never crowd their labels), the rate
+    and "passes of attempts" after the bar, in the warning colour below the workspace's threshold."""
+    bars = [Bar(label=f"Lesson {lesson['lesson_index']}", value=round(lesson["pass_rate"] * 100),
                 mark=f"{lesson['quiz_passes']} of {lesson['quiz_attempts']}", alert=lesson["pass_rate"] < threshold)
             for lesson in lessons if lesson.get("pass_rate") is not None]
-    return bar_chart("chart-pass-rate", "Quiz pass rate per lesson", bars, unit="%", axis_label="passed",
-                     scale_max=100)
+    return row_chart("chart-pass-rate", "Quiz pass rate per lesson", bars, unit="%", scale_max=100)
+
+
+ROW = 30  # one bar per row, its label before it and its figures after it
+ROW_LABEL = 84  # "Lesson 12" at the label size
+ROW_FIGURES = 150  # "100%" (bold) and "999 of 1000" after the bar, with a gap between them
+ROW_MARK = 64  # where the mark starts, after the bar's end
+ROW_AXIS = 22  # the scale's figures under the last row
+
+
+def row_chart(chart_id: str, title: str, bars: list[Bar], *, unit: str = "", scale_max: float | None = None) -> Markup:
+    """Horizontal bars, one row each: the label on the left, the value and its mark on the right. As many
+    rows as bars, so labels keep their room however many there are."""
+    height = ROW * max(len(bars), 1) + ROW_AXIS
+    top = scale_max or nice_ceiling(max((bar.value for bar in bars), default=0))
+    description = "; ".join(f"{b.label}: {_number(b.value)}{unit}{f' ({b.mark})' if b.mark else ''}" for b in bars)
+    parts = [_open(chart_id, title, description or "No figures yet.", height)]
+    room = WIDTH - ROW_LABEL - ROW_FIGURES
+    rows_bottom = ROW * len(bars)
+    for fraction in (0, 0.5, 1):
+        x = ROW_LABEL + fraction * room
+        parts.append(f'<line class="chart-grid" x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{rows_bottom + 4}"/>'
+                     f'<text class="chart-axis" x="{x:.1f}" y="{rows_bottom + 18}" text-anchor="middle">'
+                     f'{escape(_number(top * fraction))}{escape(unit)}</text>')
+    for index, bar in enumerate(bars):
+        y = index * ROW
+        width = max(bar.value, 0) / top * room
+        css = "chart-bar chart-bar-alert" if bar.alert else "chart-bar"
+        parts.append(
+            f'<text class="chart-label" x="{ROW_LABEL - 8}" y="{y + 20}" text-anchor="end">{escape(bar.label)}</text>'
+            f'<rect class="{css}" x="{ROW_LABEL}" y="{y + 6}" width="{width:.1f}" height="{ROW - 12}" rx="3"/>'
+            f'<text class="chart-value" x="{ROW_LABEL + room + 8}" y="{y + 20}">'
+            f'{escape(_number(bar.value))}{escape(unit)}</text>')
+        if bar.mark:
+            css = "chart-mark chart-mark-alert" if bar.alert else "chart-mark"
+            parts.append(f'<text class="{css}" x="{ROW_LABEL + room + ROW_MARK}" y="{y + 20}">'
+                         f'{escape(bar.mark)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
 
 
 def funnel_charts(funnel: dict) -> tuple[Markup, Markup]:

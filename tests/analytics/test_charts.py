@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from app.analytics import charts
 from app.analytics.charts import Bar, Step
@@ -82,3 +83,67 @@ def test_it_gives_the_same_markup_for_the_same_figures_and_uses_no_inline_style(
     assert not re.search(r"\sstyle=|<style|<script", first)
     assert ">25%</text>" in first and ">1 of 4</text>" in first and "chart-bar-alert" in first
     assert ">100%</text>" in first  # a rate's axis goes to 100 %
+
+
+# Text boxes from the markup: the font sizes are the stylesheet's (static/app.css), the widths a generous
+# estimate (0.64 em a character, 0.95 em for "%" and the minus sign; wider in bold), so a pass here leaves room
+# in real fonts (the browser test in test_dashboard_twelve_lessons.py measures the real ones). GAP: texts closer
+# than that read as one.
+STYLES = (Path(__file__).resolve().parents[2] / "static" / "app.css").read_text()
+GAP = 4
+FONT_PX = {name: int(px) for name, px in re.findall(r"\.chart \.(chart-[a-z-]+) \{[^}]*font-size: (\d+)px", STYLES)}
+
+
+def _text_boxes(root: ET.Element) -> list[tuple[str, float, float, float, float]]:
+    boxes = []
+    for text in root.iter(f"{SVG}text"):
+        classes = text.get("class").split()
+        size = FONT_PX[classes[0]]
+        bold = {"chart-value", "chart-mark-alert"} & set(classes)
+        width = sum((1.05 if bold else 0.95) if char in "%−" else (0.72 if bold else 0.64) for char in text.text) * size
+        x, y = float(text.get("x")), float(text.get("y"))
+        left = {"start": x, "middle": x - width / 2, "end": x - width}[text.get("text-anchor", "start")]
+        boxes.append((text.text, left, y - 0.8 * size, left + width, y + 0.2 * size))
+    return boxes
+
+
+def _overlaps(root: ET.Element) -> list[tuple[str, str]]:
+    boxes = _text_boxes(root)
+    return [(a[0], b[0]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a[1] < b[3] + GAP and b[1] < a[3] + GAP and a[2] < b[4] and b[2] < a[4]]
+
+
+def _outside(root: ET.Element) -> list[str]:
+    _x, _y, width, height = map(float, root.get("viewBox").split())
+    return [box[0] for box in _text_boxes(root) if box[1] < 0 or box[3] > width or box[2] < 0 or box[4] > height]
+
+
+def _twelve_lessons() -> list[dict]:
+    lessons = []
+    for n in range(1, 13):  # three-figure counts, a 100 % and a 0 % quiz, the widest marks there can be
+        attempts = 160 - 9 * n
+        passes = {1: attempts, 7: 0}.get(n, attempts * (n % 4 + 1) // 5)
+        lessons.append({"lesson_index": n, "viewers": 1000 - 70 * n, "drop_off_rate": 0.07 if n > 1 else None,
+                        "quiz_attempts": attempts, "quiz_passes": passes, "pass_rate": passes / attempts})
+    return lessons
+
+
+def test_it_keeps_the_labels_of_a_twelve_lesson_course_apart_in_the_pass_rate_chart():
+    root = _tree(charts.pass_rate_chart(_twelve_lessons(), threshold=0.5))
+    labels = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "chart-label"]
+    assert labels == [f"Lesson {n}" for n in range(1, 13)]  # the whole word: there is room for it
+    markup = str(charts.pass_rate_chart(_twelve_lessons(), 0.5))
+    assert re.search(r'>100%</text><text class="chart-mark" x="[\d.]+" y="20">151 of 151</text>', markup)
+    assert _overlaps(root) == [] and _outside(root) == []
+    rows = [float(r.get("y")) for r in root.iter(f"{SVG}rect")]
+    assert rows == sorted(rows) and len(set(rows)) == 12  # one row per lesson, in order
+
+
+def test_it_keeps_the_labels_of_a_twelve_lesson_course_apart_in_the_drop_off_chart():
+    root = _tree(charts.drop_off_chart(_twelve_lessons(), threshold=0.05))
+    assert _overlaps(root) == [] and _outside(root) == []
+
+
+def test_it_shows_the_overlap_check_catches_crowded_labels():
+    crowded = [Bar(f"Lesson {n}", 50, mark="100 of 200") for n in range(1, 13)]
+    assert _overlaps(_tree(charts.bar_chart("c", "Crowded", crowded)))

@@ -167,7 +167,7 @@ async def test_it_shows_the_figures_and_charts_of_a_course_with_data(live_server
     assert 'role="img"' in drop_svg and "<title id=\"chart-drop-off-title\">Learners per lesson" in drop_svg
     assert '>3</text>' in drop_svg and '>1</text>' in drop_svg
     assert 'class="chart-mark chart-mark-alert" x="' in drop_svg and ">−67%</text>" in drop_svg
-    assert "L1: 3; L2: 1 (−67%)" in drop_svg
+    assert "Lesson 1: 3; Lesson 2: 1 (−67%)" in drop_svg
     funnel_svg = re.search(r'<svg class="chart" id="chart-view-funnel".*?</svg>', page, re.S).group(0)
     assert ">3 · 100%</text>" in funnel_svg
     pass_svg = re.search(r'<svg class="chart" id="chart-pass-rate".*?</svg>', page, re.S).group(0)
