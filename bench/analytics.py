@@ -4,6 +4,10 @@ the dashboard API over 30 days of rolled-up events.
     .venv/bin/python bench/analytics.py            # full: 30 s per batch size, 5 million events
     .venv/bin/python bench/analytics.py --quick    # ~1 min: 5 s per batch size, 500,000 events
     BENCH_PROFILE=/tmp/server.prof .venv/bin/python bench/analytics.py --quick   # the server under cProfile
+    .venv/bin/python bench/analytics.py --only dashboard --repeat 3   # one part (ingestion, rollup, dashboard)
+
+`--only` takes a comma-separated list of parts; the dashboard without the rollup part still loads the events and
+runs the nightly job first (setup, not timed). `--repeat N` measures the dashboard N times on the same data.
 
 Sets up a fresh database (a new database on DATABASE_URL's server, else an embedded PostgreSQL in a temp dir),
 publishes a small course with the mock LLM through the real pipeline (the in-process workers run only for that
@@ -20,7 +24,9 @@ process (no in-process worker); every load comes from a separate child process o
    child process, whose peak RSS is reported, and the best single statement we could write for the same
    figures (all days at once, into a scratch table), then compares the two on every row.
 3. Dashboard API: GET /api/admin/analytics/course/{id} for 30 days, signed in as the admin, REQUESTS requests
-   one at a time (the latency), then at 10 concurrent connections (the latency under load).
+   one at a time (the latency), then at 10 concurrent connections (the latency under load); the figures are
+   then served from the process's cache (same aggregates). Then REQUESTS requests one at a time, each for a
+   range not asked before (every one a cache miss: the aggregate queries run).
 
 Targets print PASS/FAIL; the exit code is non-zero only when a correctness check fails (a non-202 answer, a
 stored count different from the accepted one, rollup figures that differ from the hand-written ones).
@@ -58,6 +64,15 @@ ROLLUP_USERS = 5_000
 DAYS = 30
 REQUESTS = 500 if QUICK else 2000
 DASHBOARD_CONNECTIONS = (1, 10)  # latency alone, then under concurrency
+PARTS = ("ingestion", "rollup", "dashboard")
+
+
+def _option(name: str, default: str) -> str:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv[:-1] else default
+
+
+ONLY = [part for part in _option("--only", ",".join(PARTS)).split(",") if part]
+REPEAT = int(_option("--repeat", "1"))
 PASSWORD = "bench-password"
 
 
@@ -195,31 +210,51 @@ def _ingest_load(base: str, sessions: list[dict[str, str]], bodies: list[bytes],
     out.put(asyncio.run(run()))
 
 
-def _dashboard_load(base: str, cookies: dict[str, str], path: str, requests: int, connections: int,
+def _dashboard_load(base: str, cookies: dict[str, str], paths: list[str], requests: int, connections: int,
                     out: multiprocessing.Queue) -> None:
+    """`requests` GETs over `connections` keep-alive connections, after a warm-up on paths[0]. One path: always
+    that range; more: the others in turn (a new range each request while there are enough). The timed requests
+    are written and read on bare asyncio streams: httpx spent more CPU per request than the server, and on 2
+    shared cores the client's CPU is queueing the server has to wait through."""
     import httpx
+
+    host, port = urlsplit(base).hostname, urlsplit(base).port
+    cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+    def request(path: str) -> bytes:
+        return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n\r\n".encode()
 
     async def run() -> dict:
         latencies: list[float] = []
         statuses: dict[int, int] = {}
         remaining = [requests]
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        async with httpx.AsyncClient(base_url=base, cookies=cookies, limits=limits, timeout=60) as http:
+        path, asked = paths[0], [request(p) for p in paths[1:] or paths]
+        async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=60) as http:
             for _ in range(20):  # warm-up, not counted
                 await http.get(path)
+            sample = (await http.get(path)).json()
 
-            async def connection() -> None:
+        async def connection() -> None:
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
                 while remaining[0] > 0:
                     remaining[0] -= 1
                     started = time.perf_counter()
-                    response = await http.get(path)
+                    writer.write(asked[remaining[0] % len(asked)])
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length:"))
+                    await reader.readexactly(length)
                     latencies.append((time.perf_counter() - started) * 1000)
-                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                    status = int(head.split(b" ", 2)[1])
+                    statuses[status] = statuses.get(status, 0) + 1
+            finally:
+                writer.close()
 
-            started = time.perf_counter()
-            await asyncio.gather(*(connection() for _ in range(connections)))
-            return {"wall": time.perf_counter() - started, "latencies": latencies, "statuses": statuses,
-                    "sample": (await http.get(path)).json()}
+        started = time.perf_counter()
+        await asyncio.gather(*(connection() for _ in range(connections)))
+        return {"wall": time.perf_counter() - started, "latencies": latencies, "statuses": statuses,
+                "sample": sample}
 
     out.put(asyncio.run(run()))
 
@@ -507,18 +542,40 @@ def bench_dashboard(base: str, world: dict, failures: list[str]) -> None:
     cookies = sign_in(base, "admin@bench.test")
     last = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     first = last - dt.timedelta(days=DAYS - 1)
-    path = f"/api/admin/analytics/course/{world['course_id']}?from={first}&to={last}"
-    print(f"\n3. Dashboard API: GET {path.split('?')[0].replace(str(world['course_id']), '{id}')} for {DAYS} days, "
-          f"signed in as the admin, {REQUESTS} requests per concurrency (after 20 unmeasured)")
-    for connections in DASHBOARD_CONNECTIONS:
-        r = in_child(_dashboard_load, base, cookies, path, REQUESTS, connections)
-        p50, p99 = percentile(r["latencies"], 50), percentile(r["latencies"], 99)
-        print(f"  {connections:>2} connection(s): {REQUESTS / r['wall']:.0f} requests/s, p50 {p50:.1f} ms, p99 "
-              f"{p99:.1f} ms, max {max(r['latencies']):.1f} ms; answers {r['statuses']}, "
-              f"{len(json.dumps(r['sample'])):,} bytes each ({load()})")
-        print(f"     Target p99 <= 20 ms: {verdict(p99 <= 20)}")
-        if set(r["statuses"]) != {200}:
-            failures.append(f"dashboard answers {r['statuses']}")
+    api = f"/api/admin/analytics/course/{world['course_id']}"
+    path = f"{api}?from={first}&to={last}"
+    # Ranges never asked before (for the cache misses): every (from, to) with from up to 59 days before the
+    # 30-day range's first day and to up to 19 days before its last (1,200 ranges), the usual one excluded.
+    fresh = [f"{api}?from={first - dt.timedelta(days=a)}&to={last - dt.timedelta(days=b)}"
+             for a in range(60) for b in range(20) if a or b]
+    print(f"\n3. Dashboard API: GET {api.replace(str(world['course_id']), '{id}')}?from=…&to=… for {DAYS} days, "
+          f"signed in as the admin, {REQUESTS} requests per line (after 20 unmeasured)")
+    for repeat in range(REPEAT):
+        if REPEAT > 1:
+            print(f"  run {repeat + 1} of {REPEAT}")
+        lines = [(f"{c} connection(s), same range", [path], REQUESTS, c) for c in DASHBOARD_CONNECTIONS]
+        if repeat == 0:
+            misses = min(REQUESTS, len(fresh) - 1)
+            lines.append((f"1 connection, a new range each request (cache misses, {misses} requests)",
+                          fresh[:misses + 1], misses, 1))
+        for label, paths, requests, connections in lines:
+            r = in_child(_dashboard_load, base, cookies, paths, requests, connections)
+            p50, p99 = percentile(r["latencies"], 50), percentile(r["latencies"], 99)
+            print(f"  {label}: {requests / r['wall']:.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max "
+                  f"{max(r['latencies']):.1f} ms; answers {r['statuses']}, {len(json.dumps(r['sample'])):,} bytes "
+                  f"each ({load()})")
+            print(f"     Target p99 <= 20 ms: {verdict(p99 <= 20)}")
+            if set(r["statuses"]) != {200}:
+                failures.append(f"dashboard answers {r['statuses']}")
+
+
+def setup_aggregates(database_url: str, world: dict) -> None:
+    """The dashboard's data without timing the rollup: the same events, the nightly job once."""
+    first_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=DAYS)
+    load_s, _ = asyncio.run(load_events(database_url, world, first_day))
+    job = in_child(_run_job, [(first_day + dt.timedelta(days=n)).isoformat() for n in range(DAYS)])
+    print(f"\nSetup: {ROLLUP_EVENTS:,} events loaded in {load_s:.1f} s, the nightly job rolled them up in "
+          f"{job['seconds']:.1f} s ({job['rows']:,} aggregate rows, {job['status']})")
 
 
 def main() -> None:
@@ -531,15 +588,22 @@ def main() -> None:
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     failures: list[str] = []
-    print(f"bench/analytics.py {'--quick' if QUICK else '(full)'}; {load()} at the start")
+    if unknown := set(ONLY) - set(PARTS):
+        sys.exit(f"--only takes {', '.join(PARTS)}; not {', '.join(sorted(unknown))}")
+    print(f"bench/analytics.py {'--quick' if QUICK else '(full)'}, parts: {', '.join(ONLY)}; {load()} at the start")
     started = time.perf_counter()
     world = asyncio.run(build_world())
     print(f"Setup (published course, admin, {CONNECTIONS} learners): {time.perf_counter() - started:.1f} s")
     server, base = start_server(env)
     try:
-        bench_ingestion(base, database_url, world, failures)
-        bench_rollup(database_url, world, failures)
-        bench_dashboard(base, world, failures)
+        if "ingestion" in ONLY:
+            bench_ingestion(base, database_url, world, failures)
+        if "rollup" in ONLY:
+            bench_rollup(database_url, world, failures)
+        elif "dashboard" in ONLY:
+            setup_aggregates(database_url, world)
+        if "dashboard" in ONLY:
+            bench_dashboard(base, world, failures)
     finally:
         server.terminate()
         server.wait(20)
