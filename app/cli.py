@@ -309,9 +309,10 @@ def export_schemas() -> None:
 def _register_quality_commands() -> None:
     # Imported here, not at the top: the quality commands import services that this module's helpers
     # (settings checks) must not pull in before they run.
-    from app.quality.cli import audit
+    from app.quality.cli import audit, launch_gate
 
     cli.add_command(audit)
+    cli.add_command(launch_gate)
 
 
 _register_quality_commands()

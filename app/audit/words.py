@@ -67,10 +67,15 @@ ACTION_WORDS: dict[AuditAction, str] = {
     AuditAction.RETRY_INTENT_EXECUTED: "Retry carried out",
     AuditAction.LLM_BUDGET_CHANGED: "Monthly AI budget changed",
     AuditAction.RETRY_INTENT_REJECTED: "Retry refused",
+    AuditAction.EXTERNAL_RESOURCE_ADDED: "External resource added",
+    AuditAction.EXTERNAL_RESOURCE_REMOVED: "External resource removed",
+    AuditAction.QUALITY_SETTINGS_CHANGED: "Coverage settings changed",
 }
 
 # The `entity_type` values audit rows carry, in words.
 ENTITY_WORDS = {
+    "external_resource": "External resource",
+    "quality_settings": "Coverage settings",
     "tenant": "Workspace",
     "user": "Person",
     "membership": "Member",

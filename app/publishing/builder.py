@@ -20,6 +20,7 @@ from app.publishing.schemas import (
     CoursePackage,
     PackagedLesson,
     PackagedModule,
+    PackagedResource,
     Provenance,
     ProvenanceItem,
 )
@@ -77,7 +78,9 @@ def slot_rows(items: list[dict[str, Any]]) -> tuple[dict[Slot, dict[str, Any]], 
     return approved, latest
 
 
-def build_package(syllabus: dict[str, Any], items: list[dict[str, Any]]) -> BuiltPackage:
+def build_package(syllabus: dict[str, Any], items: list[dict[str, Any]],
+                  resources: dict[int, list[dict[str, Any]]] | None = None) -> BuiltPackage:
+    """`resources`: module index -> its live external resources in their order (app/quality/resources.py)."""
     if syllabus["status"] != "APPROVED":
         raise PackageIncomplete([f"The syllabus is {syllabus['status']}, not APPROVED."])
     outline = msgspec.json.decode(syllabus["content"], type=SyllabusDoc)
@@ -120,6 +123,8 @@ def build_package(syllabus: dict[str, Any], items: list[dict[str, Any]]) -> Buil
         modules.append(PackagedModule(
             index=module.index, title=module.title, summary=module.summary, lessons=lessons,
             project=msgspec.json.decode(project_row["content"], type=Project),
+            resources=[PackagedResource(title=r["title"], url=r["url"], kind=r["kind"])
+                       for r in (resources or {}).get(module.index, [])],
         ))
     if problems:
         raise PackageIncomplete(problems, missing)

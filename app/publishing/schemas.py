@@ -21,12 +21,23 @@ class PackagedLesson(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     quiz: Quiz
 
 
-class PackagedModule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class PackagedResource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A vetted external link (app/quality/resources.py), copied when the version was built."""
+
+    title: str
+    url: str  # http or https only, checked when it was added
+    kind: str
+
+
+# omit_defaults: a module without resources encodes exactly as before they existed, so older packages keep
+# their bytes and hash, and "nothing changed since vN" still holds for them.
+class PackagedModule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     index: int
     title: str
     summary: str
     lessons: list[PackagedLesson]
     project: Project
+    resources: list[PackagedResource] = []
 
 
 class ProvenanceItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

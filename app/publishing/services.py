@@ -26,6 +26,7 @@ from app.publishing.builder import BuiltPackage, MissingSlot, PackageIncomplete,
 from app.publishing.diff import ItemDiff, PackageDiff, compare_items, diff_packages
 from app.publishing.schemas import CoursePackage
 from app.publishing.tables import CoursePackageRow, PackageStatus
+from app.quality.resources import live_resources
 
 META_COLUMNS = (
     CoursePackageRow.id, CoursePackageRow.tenant_id, CoursePackageRow.course_id, CoursePackageRow.syllabus_id,
@@ -44,7 +45,7 @@ async def build_for(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> BuiltPackag
     items = await ContentItem.select().where(
         (ContentItem.syllabus_id == syllabus_id) & (ContentItem.tenant_id == tenant_id)
     )
-    return build_package(syllabus, items)
+    return build_package(syllabus, items, await live_resources(tenant_id, syllabus["course_id"]))
 
 
 async def publish_package(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *, actor: Actor) -> dict[str, Any]:
@@ -53,7 +54,11 @@ async def publish_package(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, *, actor
         built = await build_for(tenant_id, syllabus_id)
     except PackageIncomplete as exc:
         raise InvalidInput("This course cannot be published yet: " + " ".join(exc.problems)) from None
-    syllabus = await Syllabus.select(Syllabus.course_id).where(Syllabus.id == syllabus_id).first()
+    syllabus = await Syllabus.select().where(Syllabus.id == syllabus_id).first()
+    blocking, gaps = await _coverage_gate(tenant_id, syllabus, built)
+    if blocking and gaps:
+        raise Conflict("The publish gate is on in this workspace and this version has coverage gaps: "
+                       + _gaps_in_words(gaps) + ". Fix them, or turn the gate off on the Coverage page.")
     async with engine().transaction():
         # Locking the (frozen) syllabus row serialises publishes of one course: two at once get
         # consecutive versions, never the same one. A row lock fires no UPDATE trigger.
@@ -117,6 +122,8 @@ class PublishReadiness(msgspec.Struct, frozen=True, kw_only=True):
     syllabus_id: uuid.UUID
     state: ReadinessState
     missing: list[SlotLink] = []  # unapproved slots that need a person (not the ones still generating)
+    coverage_gaps: list[Any] = []  # app/quality/coverage.Gap of the would-be version (the publish gate)
+    gate_blocking: bool = False  # the workspace refuses to publish with coverage gaps
     in_progress: int = 0  # unapproved slots still being generated
     waiting: list[SlotLink] = []  # newer revisions of approved slots, not approved yet: not in the next version
     latest: dict[str, Any] | None = None  # the newest version (published or archived)
@@ -128,7 +135,7 @@ class PublishReadiness(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def can_publish(self) -> bool:
-        return self.state in ("first", "changed")
+        return self.state in ("first", "changed") and not (self.gate_blocking and self.coverage_gaps)
 
 
 def _missing_link(syllabus_id: uuid.UUID, slot: MissingSlot) -> SlotLink:
@@ -156,19 +163,34 @@ async def publish_readiness(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> Pub
     versions = await list_versions(tenant_id, syllabus_id)
     newest = versions[0] if versions else None
     try:
-        built = build_package(syllabus, items)
+        built = build_package(syllabus, items, await live_resources(tenant_id, syllabus["course_id"]))
     except PackageIncomplete as exc:
         in_progress = sum(1 for slot in exc.missing if slot.status in IN_PROGRESS)
         return PublishReadiness(
             syllabus_id=syllabus_id, state="generating" if in_progress else "unapproved", in_progress=in_progress,
             missing=[_missing_link(syllabus_id, slot) for slot in exc.missing if slot.status not in IN_PROGRESS],
             waiting=waiting, latest=newest)
+    blocking, gaps = await _coverage_gate(tenant_id, syllabus, built)
+    gate_fields: dict[str, Any] = {"coverage_gaps": gaps, "gate_blocking": blocking}
     if newest is None:
-        return PublishReadiness(syllabus_id=syllabus_id, state="first", waiting=waiting)
+        return PublishReadiness(syllabus_id=syllabus_id, state="first", waiting=waiting, **gate_fields)
     if newest["content_hash"] == built.content_hash:
-        return PublishReadiness(syllabus_id=syllabus_id, state="unchanged", latest=newest, waiting=waiting)
+        return PublishReadiness(syllabus_id=syllabus_id, state="unchanged", latest=newest, waiting=waiting,
+                                **gate_fields)
     return PublishReadiness(syllabus_id=syllabus_id, state="changed", latest=newest, waiting=waiting,
-                            diff=diff_packages(await document_of(newest), built.package))
+                            diff=diff_packages(await document_of(newest), built.package), **gate_fields)
+
+
+def _gaps_in_words(gaps: list) -> str:
+    return "; ".join(f"module {g.module_index} ({g.module_title}): {g.words.lower()}, {g.detail}" for g in gaps)
+
+
+async def _coverage_gate(tenant_id: uuid.UUID, syllabus: dict[str, Any], built: BuiltPackage) -> tuple[bool, list]:
+    """The publish gate (app/quality/gate.py): whether the workspace blocks on gaps, and the gaps."""
+    from app.quality import gate  # the coverage audit reads published packages through this module
+
+    settings = await gate.settings_of(tenant_id)
+    return settings["publish_gate_blocking"], await gate.publish_gaps(tenant_id, syllabus, built.package)
 
 
 def _slot_order(slot: tuple[str, int, int | None]) -> tuple[int, int, int]:

@@ -4,9 +4,110 @@ the issue asks for a gate."""
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
+from pathlib import Path
+
 import click
 
 
 @click.group()
 def audit() -> None:
     """Coverage, traffic and integrity reports."""
+
+
+def _run(coro_fn):
+    from app.cli import _run as run
+
+    return run(coro_fn)
+
+
+def write_out(text: str, out: str | None, stem: str = "coverage") -> Path | None:
+    """--out FILE writes there; --out DIR (an existing directory, or a path ending in /) writes
+    DIR/<stem>-YYYYMMDD.txt, as the seeds' weekly loop keeps them."""
+    if not out:
+        return None
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", "\\")):
+        path = path / f"{stem}-{dt.datetime.now(dt.UTC):%Y%m%d}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def _tenants(workspace: str | None) -> list[dict]:
+    from app.accounts.tables import Tenant
+    from app.errors import NotFound
+
+    query = Tenant.select(Tenant.id, Tenant.slug, Tenant.name).order_by(Tenant.slug)
+    if workspace:
+        query = query.where(Tenant.slug == workspace)
+    tenants = await query
+    if workspace and not tenants:
+        raise NotFound(f"No workspace with the slug {workspace!r}.")
+    return tenants
+
+
+COVERAGE_HELP = {
+    "coverage-rollup": "Per published course: modules fully covered, and each module's baselines.",
+    "coverage-gaps": "Every missing baseline in triage order (lesson > practice > assessment > external).",
+    "completeness": "Per published course: missing lessons, projects, practice and external resources.",
+    "practice": "How many quiz questions the modules have (distribution against the target).",
+}
+
+
+def _coverage_command(name: str):
+    @audit.command(name, help=COVERAGE_HELP[name])
+    @click.option("--workspace", default=None, help="One workspace by its slug (default: every workspace).")
+    @click.option("--limit", default=None, type=click.IntRange(1, 100_000), help="At most N rows per workspace.")
+    @click.option("--out", default=None, help="Also write the report to FILE (a directory: coverage-YYYYMMDD.txt).")
+    def command(workspace: str | None, limit: int | None, out: str | None) -> None:
+        from app.cli import _settings_or_exit
+        from app.quality import coverage
+
+        _settings_or_exit()
+
+        async def main() -> str:
+            parts = [f"Coursewright {name} — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n"]
+            for tenant in await _tenants(workspace):
+                courses = await coverage.course_coverage(tenant["id"])
+                parts.append(f"\n# Workspace {tenant['name']} ({tenant['slug']})\n")
+                parts.append(coverage.report_text(name, courses, limit=limit))
+            return "".join(parts)
+
+        text = _run(main)
+        click.echo(text, nl=False)
+        if (path := write_out(text, out)) is not None:
+            click.echo(f"Written to {path}", err=True)
+
+    return command
+
+
+for _name in COVERAGE_HELP:
+    _coverage_command(_name)
+
+
+@click.command("launch-gate")
+@click.option("--threshold", default=80.0, type=float, show_default=True,
+              help="Percent of the modules of published courses that must be fully covered (0–100).")
+@click.option("--workspace", default=None, help="One workspace by its slug (default: every workspace).")
+@click.option("--out", default=None, help="Also write the verdict to FILE (a directory: launch-gate-YYYYMMDD.txt).")
+def launch_gate(threshold: float, workspace: str | None, out: str | None) -> None:
+    """Fail (exit 1) when coverage is below the threshold or a published course lacks its assessment."""
+    from app.cli import _settings_or_exit
+    from app.quality import gate
+
+    if not 0 <= threshold <= 100:
+        raise click.BadParameter(f"must be between 0 and 100 (got {threshold:g}).", param_hint="--threshold")
+    _settings_or_exit()
+
+    async def main():
+        tenants = await _tenants(workspace)
+        return await gate.launch_gate([t["id"] for t in tenants], threshold=threshold)
+
+    verdict = _run(main)
+    text = verdict.text()
+    click.echo(text, nl=False)
+    write_out(text, out, "launch-gate")
+    sys.exit(0 if verdict.passed else 1)
+

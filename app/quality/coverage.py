@@ -20,7 +20,7 @@ from app.authoring.tables import Syllabus
 from app.publishing import services as publishing
 from app.publishing.schemas import CoursePackage
 from app.publishing.tables import CoursePackageRow, PackageStatus
-from app.quality.tables import ExternalResource, QualitySettings
+from app.quality.tables import ExternalResource, QualityReport, QualitySettings, ReportKind
 
 DEFAULT_QUESTIONS_TARGET = 20
 GapKind = Literal["lesson", "practice", "assessment", "external"]
@@ -272,3 +272,108 @@ async def published_course_ids(tenant_id: uuid.UUID) -> list[uuid.UUID]:
         (CoursePackageRow.tenant_id == tenant_id) & (CoursePackageRow.status == PackageStatus.PUBLISHED.value)
     ).distinct()
     return [row["course_id"] for row in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# The reports as text (the CLI prints them, a stored report keeps them) and stored runs
+
+
+def _flag(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def rollup_text(courses: list[CourseCoverage]) -> str:
+    if not courses:
+        return "No published course.\n"
+    lines = []
+    for c in courses:
+        lines.append(f"{c.title} (version {c.version}): {c.modules_covered} of {c.modules_total} modules fully "
+                     f"covered ({c.percent:g}%)")
+        for m in c.modules:
+            lines.append(f"  {m.module_index:>2}. {m.title[:48]:<48} lesson {_flag(m.has_lesson):<3} "
+                         f"questions {m.questions:>3}/{m.questions_target:<3} project {_flag(m.has_assessment):<3} "
+                         f"external {m.external_resources}")
+    total = sum(c.modules_total for c in courses)
+    covered = sum(c.modules_covered for c in courses)
+    lines.append(f"All published courses: {covered} of {total} modules fully covered "
+                 f"({round(100 * covered / total, 1) if total else 0:g}%)")
+    return "\n".join(lines) + "\n"
+
+
+def gaps_text(found: list[Gap]) -> str:
+    if not found:
+        return "No gaps: every module of every published course meets the baselines.\n"
+    lines = [f"{len(found)} gap(s), in triage order (lesson > practice > assessment > external):"]
+    for n, g in enumerate(found, 1):
+        lines.append(f"{n:>3}. {g.words}: {g.course_title}, module {g.module_index} ({g.module_title}) — {g.detail}"
+                     f"  -> {g.fix_url}")
+    return "\n".join(lines) + "\n"
+
+
+def completeness_text(rows: list[CompletenessRow]) -> str:
+    if not rows:
+        return "No published course.\n"
+    lines = ["Course (version): modules, fully covered, missing lessons, missing projects, short on practice, "
+             "without external"]
+    for r in rows:
+        lines.append(f"{r.title} (v{r.version}): {r.modules} modules, {r.fully_covered} fully covered, "
+                     f"{r.missing_lessons} missing lesson(s), {r.missing_projects} missing project(s), "
+                     f"{r.short_on_practice} short on practice, {r.without_external} without external")
+    return "\n".join(lines) + "\n"
+
+
+def practice_text(dist: PracticeDistribution) -> str:
+    lines = [f"Quiz questions per module (target {dist.target}): {dist.modules} module(s), "
+             f"{dist.below_target} below target, median {dist.median if dist.median is not None else '-'}"]
+    for band in dist.bands:
+        lines.append(f"  {band.label:>10}: {band.modules:>4} {'#' * min(band.modules, 60)}")
+    return "\n".join(lines) + "\n"
+
+
+REPORTS = ("coverage-rollup", "coverage-gaps", "completeness", "practice")
+
+
+def report_text(name: str, courses: list[CourseCoverage], *, limit: int | None = None) -> str:
+    if name == "coverage-rollup":
+        return rollup_text(courses[:limit] if limit else courses)
+    if name == "coverage-gaps":
+        return gaps_text(gaps(courses, limit=limit))
+    if name == "completeness":
+        return completeness_text(completeness(courses)[:limit] if limit else completeness(courses))
+    return practice_text(practice_distribution(courses))
+
+
+def figures(courses: list[CourseCoverage], target: int) -> dict[str, Any]:
+    """What a stored report keeps (and the trend on the page reads)."""
+    total = sum(c.modules_total for c in courses)
+    covered = sum(c.modules_covered for c in courses)
+    found = gaps(courses)
+    return {
+        "questions_target": target, "courses": len(courses), "modules_total": total, "modules_covered": covered,
+        "percent": round(100 * covered / total, 1) if total else 0.0,
+        "gaps": {kind: sum(1 for g in found if g.kind == kind) for kind in TRIAGE_ORDER},
+        "per_course": [c.as_dict() for c in courses],
+    }
+
+
+async def store_coverage_report(tenant_id: uuid.UUID, *, trigger: str) -> dict[str, Any]:
+    """One insert-only quality_report row of kind COVERAGE: the figures and the four reports as text."""
+    target = await questions_target_of(tenant_id)
+    courses = await course_coverage(tenant_id, questions_target=target)
+    text = "".join(f"== {name} ==\n{report_text(name, courses)}\n" for name in REPORTS)
+    return (await QualityReport.insert(QualityReport(
+        tenant_id=tenant_id, kind=ReportKind.COVERAGE.value, parameters={"questions_target": target},
+        figures=figures(courses, target), text=text, trigger=trigger,
+    )).returning(*QualityReport.all_columns()))[0]
+
+
+async def stored_reports(tenant_id: uuid.UUID, *, limit: int = 12) -> list[dict[str, Any]]:
+    """The newest stored COVERAGE runs, newest first, with their figures decoded."""
+    rows = await QualityReport.select(
+        QualityReport.id, QualityReport.generated_at, QualityReport.figures, QualityReport.trigger,
+    ).where((QualityReport.tenant_id == tenant_id) & (QualityReport.kind == ReportKind.COVERAGE.value)).order_by(
+        QualityReport.generated_at, ascending=False).limit(limit)
+    for row in rows:
+        if isinstance(row["figures"], str):
+            row["figures"] = msgspec.json.decode(row["figures"])
+    return rows
