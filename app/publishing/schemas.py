@@ -4,7 +4,7 @@ the same approved set always encodes to the same bytes (and SHA-256)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -25,7 +25,7 @@ class PackagedResource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """A vetted external link (app/quality/resources.py), copied when the version was built."""
 
     title: str
-    url: str  # http or https only, checked when it was added
+    url: Annotated[str, msgspec.Meta(pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")]  # also checked when it was added
     kind: str
 
 
