@@ -33,6 +33,7 @@ from app.player.api import ROUTES as LEARN_API_ROUTES
 from app.player.routes import ROUTES as PLAYER_ROUTES
 from app.publishing.routes import ROUTES as PUBLISHING_ROUTES
 from app.quality.routes import ROUTES as QUALITY_ROUTES
+from app.quality.traffic_routes import ROUTES as TRAFFIC_ROUTES
 from app.queue import close_queue, connect_queues
 from app.regeneration.intent_routes import ROUTES as RETRY_INTENT_ROUTES
 from app.regeneration.lineage_routes import ROUTES as LINEAGE_ROUTES
@@ -109,6 +110,7 @@ def create_app() -> Litestar:
         *JOB_ROUTES,
         *LEARNER_ADMIN_ROUTES,
         *QUALITY_ROUTES,
+        *TRAFFIC_ROUTES,
         *AUDIT_ROUTES,
         *AUTHORING_ROUTES,
         *REVISION_ROUTES,

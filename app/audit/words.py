@@ -67,6 +67,9 @@ ACTION_WORDS: dict[AuditAction, str] = {
     AuditAction.RETRY_INTENT_EXECUTED: "Retry carried out",
     AuditAction.LLM_BUDGET_CHANGED: "Monthly AI budget changed",
     AuditAction.RETRY_INTENT_REJECTED: "Retry refused",
+    AuditAction.SPOT_CHECK_LOGGED: "AI spot check logged",
+    AuditAction.SPOT_CHECK_UPDATED: "AI spot check edited",
+    AuditAction.SPOT_CHECK_DELETED: "AI spot check deleted",
     AuditAction.EXTERNAL_RESOURCE_ADDED: "External resource added",
     AuditAction.EXTERNAL_RESOURCE_REMOVED: "External resource removed",
     AuditAction.QUALITY_SETTINGS_CHANGED: "Coverage settings changed",
@@ -74,6 +77,7 @@ ACTION_WORDS: dict[AuditAction, str] = {
 
 # The `entity_type` values audit rows carry, in words.
 ENTITY_WORDS = {
+    "ai_spot_check": "AI spot check",
     "external_resource": "External resource",
     "quality_settings": "Coverage settings",
     "tenant": "Workspace",
