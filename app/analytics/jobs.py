@@ -1,4 +1,4 @@
-"""run_analytics_jobs (N7): partitions → rollup → signals → retention, once at a time.
+"""run_analytics_jobs (N7): partitions → rollup → signals → suggestions → retention, once at a time.
 
 A lock row with a time-to-live (analytics_job_lock) keeps a second run out while one runs, across workers
 and processes; a run that died holds it only until its TTL. The SAQ cron job is `unique` as well, but that
@@ -24,6 +24,7 @@ from app.audit.actions import AuditAction
 from app.audit.services import SYSTEM, audit
 from app.db import independent_connection
 from app.errors import InvalidInput
+from app.insights import services as insights
 from app.metrics import ANALYTICS_JOB_DURATION, ANALYTICS_JOB_RUNS
 
 log = structlog.get_logger("coursewright.analytics")
@@ -100,6 +101,7 @@ async def run_analytics_jobs(days: list[dt.date] | None = None, *, now: dt.datet
                 summary["partitions_created"] = await ensure_partitions()
                 summary["rollup"] = [await rollup.aggregate_day(day) for day in days]
                 summary["signals"] = await signals.raise_signals(days[-1])
+                summary["suggestions"] = await insights.suggest_from_signals(days[-1])
                 summary["retention"] = await apply_retention(now)
                 summary["status"] = "SUCCESS"
             finally:

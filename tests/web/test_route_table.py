@@ -138,6 +138,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "/api/admin/analytics/funnel/{course_id:uuid}": {"course_id": "syllabus_id"},
     "/admin/analytics/signals/{signal_id:uuid}/status": {"signal_id": "signal_id", "status": Text("ACKNOWLEDGED")},
     "/admin/analytics/signals/{signal_id:uuid}/json": {"signal_id": "signal_id"},
+    "/admin/suggestions/{suggestion_id:uuid}": {"suggestion_id": "suggestion_id"},
+    "/admin/suggestions/{suggestion_id:uuid}/json": {"suggestion_id": "suggestion_id"},
+    "/admin/suggestions/{suggestion_id:uuid}/accept": {"suggestion_id": "suggestion_id", "note": Text("looks right")},
+    "/admin/suggestions/{suggestion_id:uuid}/dismiss": {"suggestion_id": "suggestion_id", "note": Text("not now")},
+    "/api/admin/suggestions/{suggestion_id:uuid}/accept": {"suggestion_id": "suggestion_id"},
+    "/api/admin/suggestions/{suggestion_id:uuid}/dismiss": {"suggestion_id": "suggestion_id"},
     "/admin/lineage/items/{item_id:uuid}": {"item_id": "item_id"},
     "/admin/lineage/signals/{signal_id:uuid}": {"signal_id": "signal_id"},
 }

@@ -46,6 +46,7 @@ class World:
     purchase_id: uuid.UUID  # the learner's sandbox purchase of it (PAID)
     billing_event_id: uuid.UUID  # a FAILED Stripe event about that purchase (written straight)
     signal_id: uuid.UUID  # an open analytics signal about the course (written straight, no events)
+    suggestion_id: uuid.UUID  # an open suggestion from that signal about a lesson (written straight)
     index: int = 1  # a lesson of the course
     module_index: int = 1
 
@@ -81,6 +82,7 @@ async def build_world(base_url: str) -> World:
         job_id=job["id"], audit_entry_id=entry["id"], invitation_id=invitation["id"], invitation_token=token,
         export_id=export_id, product_id=product_id, purchase_id=purchase_id, billing_event_id=event_id,
         signal_id=await _signal(acme["id"], syllabus["id"]),
+        suggestion_id=await _suggestion(acme["id"], syllabus["id"]),
     )
 
 
@@ -101,6 +103,19 @@ async def _signal(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> uuid.UUID:
         "'high_drop_off', 2, 'high', current_date, current_date - 6, current_date, '{{}}'::jsonb, '{{}}'::jsonb, "
         "'Lesson 2 loses 90% (test world)', 'OPEN', now())", signal_id, tenant_id, syllabus_id)
     return signal_id
+
+
+async def _suggestion(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> uuid.UUID:
+    suggestion_id = uuid.uuid4()
+    lesson = await ContentItem.select(ContentItem.id).where(
+        (ContentItem.syllabus_id == syllabus_id) & (ContentItem.kind == "LESSON")).first()
+    [signal] = await PackageExport.raw("SELECT id FROM analytics_signal WHERE course_id = {}", syllabus_id)
+    await PackageExport.raw(
+        "INSERT INTO content_suggestion (id, tenant_id, course_id, scope, target_id, suggestion_type, severity, "
+        "message, evidence, source_signal_id, created_at, status) VALUES ({}, {}, {}, 'LESSON', {}, 'DROP_OFF', "
+        "'high', 'Lesson 2 loses learners (test world)', {}::jsonb, {}, now(), 'OPEN')",
+        suggestion_id, tenant_id, syllabus_id, lesson["id"], "{}", signal["id"])
+    return suggestion_id
 
 
 async def _sale(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, learner: Persona) -> tuple[uuid.UUID, ...]:
