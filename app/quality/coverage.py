@@ -361,10 +361,12 @@ async def store_coverage_report(tenant_id: uuid.UUID, *, trigger: str) -> dict[s
     target = await questions_target_of(tenant_id)
     courses = await course_coverage(tenant_id, questions_target=target)
     text = "".join(f"== {name} ==\n{report_text(name, courses)}\n" for name in REPORTS)
-    return (await QualityReport.insert(QualityReport(
+    stored = figures(courses, target)
+    row = (await QualityReport.insert(QualityReport(
         tenant_id=tenant_id, kind=ReportKind.COVERAGE.value, parameters={"questions_target": target},
-        figures=figures(courses, target), text=text, trigger=trigger,
-    )).returning(*QualityReport.all_columns()))[0]
+        figures=stored, text=text, trigger=trigger,
+    )).returning(QualityReport.id, QualityReport.generated_at, QualityReport.trigger))[0]
+    return row | {"figures": stored}
 
 
 async def stored_reports(tenant_id: uuid.UUID, *, limit: int = 12) -> list[dict[str, Any]]:
