@@ -28,12 +28,14 @@ from tasks.authoring import generate_item, generate_syllabus
 from tasks.exports import build_export
 from tasks.housekeeping import purge_expired_sessions
 from tasks.jobs import fail_lost_jobs, recompute_tenant_stats
+from tasks.quality import coverage_audit_cron, traffic_report_cron
 from tasks.regeneration import regenerate_content
 
 log = structlog.get_logger("coursewright.worker")
 
 FUNCTIONS = {
-    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, build_export, analytics_nightly],
+    QUEUE_NAME: [recompute_tenant_stats, purge_expired_sessions, fail_lost_jobs, build_export, analytics_nightly,
+                 traffic_report_cron, coverage_audit_cron],
     GENERATION_QUEUE: [generate_syllabus, generate_item, regenerate_content],
 }
 
@@ -44,6 +46,12 @@ CRON_JOBS = [
     # Nightly, after midnight UTC has closed yesterday. unique: one queued run at a time (the job's own lock
     # also keeps a CLI backfill and a second worker out).
     CronJob(analytics_nightly, cron="20 0 * * *", timeout=analytics_nightly.saq_timeout, retries=1, unique=True),
+    # The traffic report of every workspace (SPEC O2), Mondays and Thursdays 09:30 UTC as in the seeds.
+    CronJob(traffic_report_cron, cron="30 9 * * 1,4", timeout=traffic_report_cron.saq_timeout, retries=1,
+            unique=True),
+    # The coverage audit of every workspace (SPEC O1), Mondays 09:30 UTC: the weekly loop's stored report.
+    CronJob(coverage_audit_cron, cron="30 9 * * 1", timeout=coverage_audit_cron.saq_timeout, retries=1,
+            unique=True),
 ]
 # SAQ waits this long for a job before looking again. Without a limit, a stop can hang for good on
 # Python 3.11 (a cancelled asyncio.wait_for that races a notification returns instead of raising).
