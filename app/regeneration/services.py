@@ -259,6 +259,7 @@ async def create_job(tenant_id: uuid.UUID, *, target_id: uuid.UUID, instruction:
     later = after_commit if after_commit is not None else AfterCommit()
     async with engine().transaction():
         item = await regenerable_target(tenant_id, target_id)
+        await _check_origin(tenant_id, suggestion_id, retry_of_job_id)
         cost = await _estimated_usd(item, parsed)
         job = (await RegenerationJob.insert(RegenerationJob(
             tenant_id=tenant_id, course_id=item["syllabus_id"], target_type=item["kind"], target_id=item["id"],
@@ -275,6 +276,16 @@ async def create_job(tenant_id: uuid.UUID, *, target_id: uuid.UUID, instruction:
     if after_commit is None:
         await later.run()
     return job
+
+
+async def _check_origin(tenant_id: uuid.UUID, suggestion_id: uuid.UUID | None,
+                        retry_of_job_id: uuid.UUID | None) -> None:
+    """A job's origin must be of the same workspace (its lineage is followed without asking again)."""
+    if suggestion_id is not None and not await RegenerationJob.raw(
+            "SELECT 1 FROM content_suggestion WHERE id = {} AND tenant_id = {}", suggestion_id, tenant_id):
+        raise InvalidInput("No such suggestion in this workspace.")
+    if retry_of_job_id is not None:
+        await get_job(tenant_id, retry_of_job_id)
 
 
 def _str(value: Any) -> str | None:
@@ -395,6 +406,7 @@ async def list_jobs(tenant_id: uuid.UUID, filters: JobFilter, page: int = 1) -> 
     titles = await _titles(tenant_id, {job["target_id"] for job in jobs})
     for job in jobs:
         job["target_title"], job["course_title"] = titles.get(job["target_id"], ("(unknown)", ""))
+        job["instruction_text"] = instruction_of(job).text
     return JobPage(jobs=jobs, total=total, page=page, pages=pages)
 
 
@@ -431,5 +443,5 @@ async def job_detail(tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any]:
         "draft": await authoring.get_item(tenant_id, output["content_item_id"]) if output else None,
         "error": msgspec.json.decode(job["error"]) if job["error"] else None,
         "trail": await audit_trail(tenant_id, job_id), "cost": await job_estimate(job),
-        "status_words": STATUS_WORDS[JobStatus(job["status"])],
+        "status_text": STATUS_WORDS[JobStatus(job["status"])],
     }

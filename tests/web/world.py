@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.accounts import services as accounts
-from app.audit.services import SYSTEM
+from app.audit.services import SYSTEM, Actor
 from app.audit.tables import AuditLog
 from app.authoring.tables import ContentItem, GenerationRun
 from app.billing import services as billing
@@ -47,6 +47,11 @@ class World:
     billing_event_id: uuid.UUID  # a FAILED Stripe event about that purchase (written straight)
     signal_id: uuid.UUID  # an open analytics signal about the course (written straight, no events)
     suggestion_id: uuid.UUID  # an open suggestion from that signal about a lesson (written straight)
+    failed_regeneration_job_id: uuid.UUID  # a regeneration job of a lesson whose worker was lost (FAILED)
+    retry_intent_id: uuid.UUID  # an open (PENDING, not approved) retry request of that job
+    spot_check_id: uuid.UUID  # an AI spot check of the course's module 1 (through the service)
+    traffic_report_id: uuid.UUID  # a stored traffic report of Acme
+    regeneration_job_id: uuid.UUID  # a PENDING regeneration job of a lesson (made by the service, never triggered)
     index: int = 1  # a lesson of the course
     module_index: int = 1
 
@@ -83,6 +88,9 @@ async def build_world(base_url: str) -> World:
         export_id=export_id, product_id=product_id, purchase_id=purchase_id, billing_event_id=event_id,
         signal_id=await _signal(acme["id"], syllabus["id"]),
         suggestion_id=await _suggestion(acme["id"], syllabus["id"]),
+        **await _retry_request(acme["id"], syllabus["id"], admin),
+        **await _quality_log(acme["id"], syllabus["course_id"]),
+        regeneration_job_id=await _pending_regeneration_job(acme["id"], syllabus["id"], admin),
     )
 
 
@@ -103,6 +111,48 @@ async def _signal(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> uuid.UUID:
         "'high_drop_off', 2, 'high', current_date, current_date - 6, current_date, '{{}}'::jsonb, '{{}}'::jsonb, "
         "'Lesson 2 loses 90% (test world)', 'OPEN', now())", signal_id, tenant_id, syllabus_id)
     return signal_id
+
+
+async def _retry_request(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, admin: Persona) -> dict[str, uuid.UUID]:
+    """A job made by the service, taken to FAILED as the sweeper leaves a lost worker's job (no wake-up: no
+    worker runs it), and a retry request of it through the service."""
+    from app.regeneration import intents
+    from app.regeneration import services as regeneration
+
+    actor = Actor(admin.user_id, admin.email)
+    lesson = await ContentItem.select(ContentItem.id).where(
+        (ContentItem.syllabus_id == syllabus_id) & (ContentItem.kind == "LESSON")).first()
+    job = await regeneration.create_job(tenant_id, target_id=lesson["id"], instruction={"text": "Shorter."},
+                                        actor=actor)
+    await PackageExport.raw(
+        "UPDATE regeneration_job SET status = 'QUEUED', queued_at = now() WHERE id = {}", job["id"])
+    await PackageExport.raw("UPDATE regeneration_job SET status = 'RUNNING', claimed_at = now(), locked_at = now(), "
+                            "heartbeat_at = now(), attempt = 1 WHERE id = {}", job["id"])
+    await PackageExport.raw("UPDATE regeneration_job SET status = 'FAILED', completed_at = now(), error = {}::jsonb "
+                            "WHERE id = {}", '{"code": "worker_lost", "message": "test world"}', job["id"])
+    intent = await intents.create_intent(tenant_id, job["id"], "INFRA_ERROR", "The worker was lost (test world).",
+                                         actor=actor)
+    return {"failed_regeneration_job_id": job["id"], "retry_intent_id": intent["id"]}
+
+
+async def _pending_regeneration_job(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, admin: Persona) -> uuid.UUID:
+    from app.regeneration import services as regeneration
+
+    lesson = await ContentItem.select(ContentItem.id).where(
+        (ContentItem.syllabus_id == syllabus_id) & (ContentItem.kind == "LESSON")).first()
+    job = await regeneration.create_job(tenant_id, target_id=lesson["id"], instruction={"text": "Use an analogy."},
+                                        actor=Actor(admin.user_id, admin.email))
+    return job["id"]
+
+
+async def _quality_log(tenant_id: uuid.UUID, course_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    from app.quality import spot_checks, traffic
+
+    check = await spot_checks.create_spot_check(tenant_id, spot_checks.SpotCheckForm(
+        checked_on="2026-01-05", course_id=str(course_id), module_index="1", traffic="3", checked="hints",
+        observed="fine", follow_up="none"), actor=SYSTEM)
+    report = await traffic.store_traffic_report(tenant_id, trigger="admin")
+    return {"spot_check_id": check["id"], "traffic_report_id": report["id"]}
 
 
 async def _suggestion(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> uuid.UUID:
