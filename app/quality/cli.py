@@ -111,3 +111,22 @@ def launch_gate(threshold: float, workspace: str | None, out: str | None) -> Non
     write_out(text, out, "launch-gate")
     sys.exit(0 if verdict.passed else 1)
 
+
+@audit.command("integrity")
+@click.option("--out", default=None, help="Also write the report to FILE (a directory: integrity-YYYYMMDD.txt).")
+@click.option("--fix-question-stats", is_flag=True,
+              help="First rewrite the question statistics that drifted from the quiz attempts.")
+def integrity(out: str | None, fix_question_stats: bool) -> None:
+    """Orphans, question statistics, migrations, database guards, analytics partitions; exits 1 on a finding."""
+    from app.cli import _settings_or_exit
+    from app.quality import integrity as checks
+
+    _settings_or_exit()
+    if fix_question_stats:
+        click.echo(f"Rewrote {_run(checks.fix_question_stats)} question statistic(s) from the quiz attempts.")
+    results = _run(checks.check_integrity)
+    text = checks.render_report(results, dt.datetime.now(dt.UTC))
+    click.echo(text, nl=False)
+    if (path := write_out(text, out, "integrity")) is not None:
+        click.echo(f"Written to {path}", err=True)
+    sys.exit(1 if any(r.findings for r in results) else 0)
