@@ -29,6 +29,7 @@ from app.learners.routes import ROUTES as LEARNER_ADMIN_ROUTES
 from app.logging import configure_logging
 from app.ops.api_docs import RENDER_PLUGINS as API_DOCS_RENDER_PLUGINS
 from app.ops.routes import ROUTES as OPS_ROUTES
+from app.ops.sentry import init_sentry
 from app.player.api import ROUTES as LEARN_API_ROUTES
 from app.player.routes import ROUTES as PLAYER_ROUTES
 from app.publishing.routes import ROUTES as PUBLISHING_ROUTES
@@ -84,6 +85,7 @@ async def before_request(request: Request) -> None:
 def create_app() -> Litestar:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    init_sentry(settings)  # before Litestar(...): the SDK's integration hooks its constructor
     prometheus = PrometheusConfig(app_name="coursewright", prefix="coursewright", group_path=True,
                                   exclude=["/metrics", "/static"])
     extra_routes = []

@@ -107,12 +107,14 @@ def worker() -> None:
     """Run the SAQ worker (production runs it as its own process)."""
     from app.db import POOL_OPTIONS, database_url, engine
     from app.logging import configure_logging
+    from app.ops.sentry import init_sentry
     from app.queue import close_queue, connect_queues
     from tasks.worker import build_workers, start_workers, stop_workers
 
     _exit_on_sigterm()
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
+    init_sentry(settings)
     database_url()
     if settings.worker_metrics_port:
         # A standalone worker has no web server: expose its job metrics for Prometheus to scrape.

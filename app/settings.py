@@ -8,8 +8,11 @@ also come from `<NAME>_FILE` (Kubernetes/Docker secrets mounted as files).
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import importlib.util
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -82,6 +85,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # another Stripe API address (stripe-mock, the tests' fake)
     public_base_url: str | None = None  # where Stripe sends buyers back; else the request's own address
+    # alert:error_spike (app/ops/alerts.py): this many 5xx responses of one web process within the window.
+    error_spike_threshold: int = 12
+    error_spike_window_seconds: int = 300
+    sentry_dsn: str | None = None  # errors also go to Sentry when set (app/ops/sentry.py)
+    sentry_environment: str = "development"
+    sentry_release: str = "coursewright@0"
+    sentry_traces_sample_rate: float = 0.0
 
     @property
     def is_production(self) -> bool:
@@ -247,6 +257,42 @@ def _billing(environ: Mapping[str, str], production: bool) -> dict[str, Any]:
     }
 
 
+_SENTRY_DSN = re.compile(r"^https?://[A-Za-z0-9]+(:[A-Za-z0-9]+)?@[A-Za-z0-9.-]+(:\d{1,5})?(/[\w.-]+)*/\d+/?$")
+_SENTRY_NAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,200}$")
+
+
+def _sentry(environ: Mapping[str, str], env: str) -> dict[str, Any]:
+    # Optional: nothing about Sentry is imported or checked unless SENTRY_DSN is set. When it is, a DSN the SDK
+    # would reject (or silently ignore) and a missing sentry-sdk stop the process at start, not at the first error.
+    dsn = (_read(environ, "SENTRY_DSN", secret=True) or "").strip() or None
+    if dsn is None:
+        return {}
+    if not _SENTRY_DSN.match(dsn):
+        raise SettingsError("SENTRY_DSN must look like https://<public key>@<host>/<project id> (from the Sentry "
+                            "project's Client Keys page).")
+    if importlib.util.find_spec("sentry_sdk") is None:
+        raise SettingsError("SENTRY_DSN is set but sentry-sdk is not installed: pip install 'coursewright[sentry]'.")
+    names = {}
+    for name, default in (("SENTRY_ENVIRONMENT", env), ("SENTRY_RELEASE", f"coursewright@{_version()}")):
+        value = (_read(environ, name) or "").strip() or default
+        if not _SENTRY_NAME.match(value):
+            raise SettingsError(f"{name} must be 1-200 letters, digits or ._@+- (no spaces or slashes); got {value!r}")
+        names[name] = value
+    return {
+        "sentry_dsn": dsn,
+        "sentry_environment": names["SENTRY_ENVIRONMENT"],
+        "sentry_release": names["SENTRY_RELEASE"],
+        "sentry_traces_sample_rate": _get(environ, "SENTRY_TRACES_SAMPLE_RATE", _parse_float(0.0, 1.0), 0.0),
+    }
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("coursewright")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = _get(environ, "COURSEWRIGHT_ENV", _parse_choice("development", "production"), "development")
@@ -336,6 +382,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bench_reference_endpoint=_get(environ, "BENCH_REFERENCE_ENDPOINT", _parse_bool, False),
         metrics_token=metrics_token,
         **_billing(environ, production),
+        **_sentry(environ, env),
+        error_spike_threshold=_get(environ, "ERROR_SPIKE_THRESHOLD", _parse_int(1, 100_000), 12),
+        error_spike_window_seconds=_get(environ, "ERROR_SPIKE_WINDOW_SECONDS", _parse_int(10, 86400), 300),
     )
 
 

@@ -2,7 +2,8 @@
 
 It renders a lesson with the page layout from ONE raw asyncpg primary-key query, with no session,
 no auth, no cache: the ceiling of this stack on this machine, measured in the same process as the
-real learner page. Mounted only when BENCH_REFERENCE_ENDPOINT=true; never in production.
+real learner page. Mounted only when BENCH_REFERENCE_ENDPOINT=true; never in production. /_bench/error
+raises on purpose (a 500) for the error-spike and Sentry tests.
 """
 
 from __future__ import annotations
@@ -27,4 +28,10 @@ async def reference_lesson(request: Request, item_id: uuid.UUID) -> Response:
     return render(request, "bench/reference_lesson.html", lesson=msgspec.json.decode(content, type=Lesson))
 
 
-ROUTES = [reference_lesson]
+@get("/_bench/error", include_in_schema=False)
+async def deliberate_error() -> None:
+    # An unhandled exception on demand, for the tests of alert:error_spike and Sentry reporting.
+    raise RuntimeError("deliberate error from /_bench/error")
+
+
+ROUTES = [reference_lesson, deliberate_error]

@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import start_query_count
 from app.metrics import DB_QUERIES_PER_REQUEST
+from app.ops.alerts import record_response
 from app.settings import get_settings
 
 log = structlog.get_logger("coursewright.http")
@@ -105,6 +106,7 @@ async def stamp_response(message: Message, scope: Scope) -> None:
         if get_settings().expose_query_count:
             headers["x-db-queries"] = str(queries[0])
     path = scope.get("path", "")
+    record_response(message["status"], path)  # alert:error_spike
     if path.startswith("/static/") or path in ("/metrics", "/health/live"):
         return
     started = state.get("started")
