@@ -127,10 +127,11 @@ def _lesson_words(lesson: LessonRef) -> dict[str, Any]:
 
 def _message(spec: Spec, where: str, metrics: dict[str, Any], summary: str) -> str:
     try:
-        return spec.message.format(where=where, **metrics)
+        text = spec.message.format(where=where, **metrics)
     except (KeyError, ValueError, TypeError):
         # A signal whose snapshot lacks a figure (written by hand, or by an older rule) still says something.
-        return f"{where[0].upper()}{where[1:]}: {summary}"
+        text = f"{where}: {summary}"
+    return text[:1].upper() + text[1:]
 
 
 def suggestions_for(signal: dict[str, Any], target: Target) -> list[Draft]:

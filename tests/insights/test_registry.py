@@ -66,7 +66,7 @@ def test_it_is_deterministic_and_words_the_figures():
     first = registry.suggestions_for(_signal(SignalType.HIGH_DROP_OFF), TARGET)
     again = registry.suggestions_for(_signal(SignalType.HIGH_DROP_OFF), TARGET)
     assert msgspec.json.encode(first) == msgspec.json.encode(again)
-    assert first[0].message.startswith("lesson 2.1 “Loops” loses 75% of the learners")
+    assert first[0].message.startswith("Lesson 2.1 “Loops” loses 75% of the learners")
     assert first[0].evidence["target"]["lesson"]["number"] == 3
     assert first[0].evidence["window"] == {"start": "2026-02-24", "end": "2026-03-02"}
 
