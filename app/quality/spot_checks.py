@@ -18,6 +18,7 @@ from app.errors import InvalidInput, NotFound
 from app.publishing.services import document_of
 from app.publishing.tables import CoursePackageRow
 from app.quality.tables import SpotCheck
+from app.web import inputs
 from app.web.inputs import EARLIEST_DATE, INT4_MAX
 
 LIMITS = {"checked": 2000, "observed": 4000, "follow_up": 2000}
@@ -25,13 +26,15 @@ FIELD_WORDS = {"checked": "What was checked", "observed": "What you observed", "
 
 
 class SpotCheckForm(msgspec.Struct, kw_only=True):
-    checked_on: str = ""
-    course_id: str = ""
-    module_index: str = ""
-    traffic: str = ""
-    checked: str = ""
-    observed: str = ""
-    follow_up: str = ""
+    # Bounded, control-character-free types (app/web/inputs.py): a NUL would otherwise reach PostgreSQL. The
+    # texts get a little room above LIMITS so that the service's own words name a text that is too long.
+    checked_on: inputs.Line(32) = ""
+    course_id: inputs.UUIDText = ""
+    module_index: inputs.Line(12) = ""
+    traffic: inputs.Line(12) = ""
+    checked: inputs.Text(LIMITS["checked"] * 2) = ""
+    observed: inputs.Text(LIMITS["observed"] * 2) = ""
+    follow_up: inputs.Text(LIMITS["follow_up"] * 2) = ""
 
 
 class SpotCheckInvalid(InvalidInput):
