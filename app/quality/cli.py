@@ -112,6 +112,31 @@ def launch_gate(threshold: float, workspace: str | None, out: str | None) -> Non
     sys.exit(0 if verdict.passed else 1)
 
 
+@audit.command("traffic")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365),
+              help="Count learner sessions over this many days, today included.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100),
+              help="How many courses and modules to list.")
+@click.option("--tenant", "tenant_slug", default=None, help="Only this workspace (its slug); default every one.")
+@click.option("--out", default=None, help="Also write the report to this file, or into this directory as "
+                                          "traffic-YYYYMMDD.txt.")
+@click.option("--store", is_flag=True, help="Also keep it for the admin page's last runs, as the cron does.")
+def traffic(days: int, limit: int, tenant_slug: str | None, out: str | None, store: bool) -> None:
+    """Busiest courses and modules by learner sessions, beside their coverage gaps (fix the top rows first)."""
+    from pathlib import Path
+
+    from app.cli import _run, _settings_or_exit
+    from app.quality import traffic as reports
+
+    _settings_or_exit()
+    text = _run(lambda: reports.text_for_workspaces(tenant_slug, days=days, limit=limit, store=store))
+    click.echo(text, nl=False)
+    if out:
+        target = reports.dated_path(out)
+        Path(target).write_text(text)
+        click.echo(f"Written to {target}", err=True)
+
+
 @audit.command("integrity")
 @click.option("--out", default=None, help="Also write the report to FILE (a directory: integrity-YYYYMMDD.txt).")
 @click.option("--fix-question-stats", is_flag=True,
