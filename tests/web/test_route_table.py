@@ -169,6 +169,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "follow_up": Text("none")},
     "/admin/quality/spot-checks/{spot_check_id:uuid}/edit": {"spot_check_id": "spot_check_id"},
     "/admin/quality/spot-checks/{spot_check_id:uuid}/delete": {"spot_check_id": "spot_check_id"},
+    "/admin/quality/courses/{course_id:uuid}/resources": {"course_id": "course_id"},
+    "/admin/quality/courses/{course_id:uuid}/modules/{module_index:int}/resources": {
+        "course_id": "course_id", "module_index": "module_index", "title": Text("A reference"),
+        "url": Text("https://example.org/a"), "kind": Text("ARTICLE")},
+    "/admin/quality/resources/{resource_id:uuid}/remove": {"resource_id": "resource_id"},
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}

@@ -51,6 +51,7 @@ class World:
     retry_intent_id: uuid.UUID  # an open (PENDING, not approved) retry request of that job
     spot_check_id: uuid.UUID  # an AI spot check of the course's module 1 (through the service)
     traffic_report_id: uuid.UUID  # a stored traffic report of Acme
+    resource_id: uuid.UUID  # an external resource of the course's module 1 (through the service)
     regeneration_job_id: uuid.UUID  # a PENDING regeneration job of a lesson (made by the service, never triggered)
     index: int = 1  # a lesson of the course
     module_index: int = 1
@@ -90,6 +91,7 @@ async def build_world(base_url: str) -> World:
         suggestion_id=await _suggestion(acme["id"], syllabus["id"]),
         **await _retry_request(acme["id"], syllabus["id"], admin),
         **await _quality_log(acme["id"], syllabus["course_id"]),
+        resource_id=await _resource(acme["id"], syllabus["course_id"]),
         regeneration_job_id=await _pending_regeneration_job(acme["id"], syllabus["id"], admin),
     )
 
@@ -153,6 +155,14 @@ async def _quality_log(tenant_id: uuid.UUID, course_id: uuid.UUID) -> dict[str, 
         observed="fine", follow_up="none"), actor=SYSTEM)
     report = await traffic.store_traffic_report(tenant_id, trigger="admin")
     return {"spot_check_id": check["id"], "traffic_report_id": report["id"]}
+
+
+async def _resource(tenant_id: uuid.UUID, course_id: uuid.UUID) -> uuid.UUID:
+    from app.quality import resources
+
+    row = await resources.add_resource(tenant_id, course_id, 1, resources.ResourceForm(
+        title="A vetted reference", url="https://example.org/reference", kind="ARTICLE"), actor=SYSTEM)
+    return row["id"]
 
 
 async def _suggestion(tenant_id: uuid.UUID, syllabus_id: uuid.UUID) -> uuid.UUID:
