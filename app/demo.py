@@ -52,6 +52,21 @@ PAID_BRIEF = {
     "constraints": ["hands-on labs"],
 }
 PAID_PRICE = ("49.00", "EUR")
+# Vetted external resources of each demo module (module index -> title, url, kind), so the demo courses meet
+# the coverage audit's baselines and `coursewright launch-gate` passes on a fresh install. Public reference
+# documentation only; a person picked them (app/quality/resources.py: the model never invents links).
+DEMO_RESOURCES = {
+    DEMO_BRIEF["title"]: {
+        1: ("The Python tutorial", "https://docs.python.org/3/tutorial/index.html", "DOCUMENTATION"),
+        2: ("pandas: getting started", "https://pandas.pydata.org/docs/getting_started/index.html",
+            "DOCUMENTATION"),
+        3: ("pandas user guide", "https://pandas.pydata.org/docs/user_guide/index.html", "DOCUMENTATION"),
+    },
+    PAID_BRIEF["title"]: {
+        1: ("PostgreSQL tutorial: the SQL language", "https://www.postgresql.org/docs/current/tutorial-sql.html",
+            "DOCUMENTATION"),
+    },
+}
 
 
 async def seed_demo() -> bool:
@@ -80,6 +95,11 @@ async def seed_demo() -> bool:
     admin = Actor(users[admin_email]["id"], admin_email)
     learner = Actor(users[learner_email]["id"], learner_email)
     created = await seed_demo_course(tenants[0]["id"], admin, learner) or created
+    for brief in (DEMO_BRIEF, PAID_BRIEF):  # installs seeded before resources existed get them too
+        course = await Course.select(Course.id).where(
+            (Course.tenant_id == tenants[0]["id"]) & (Course.title == brief["title"])).first()
+        if course and await _approved_syllabus(course["id"]):
+            created = await seed_demo_resources(tenants[0]["id"], course["id"], brief["title"], admin) or created
     # Three weeks of simulated learners for the analytics dashboard (app/analytics/demo.py).
     syllabus_id = await analytics_demo.demo_syllabus(tenants[0]["id"], DEMO_BRIEF["title"])
     return await analytics_demo.seed_demo_analytics(tenants[0]["id"], syllabus_id) or created
@@ -134,6 +154,7 @@ async def _publish_demo(tenant_id: uuid.UUID, brief: dict, admin: Actor) -> uuid
     if await publishing.list_versions(tenant_id, syllabus_id):
         return syllabus_id  # published by an earlier start
     await _demo_content(tenant_id, syllabus_id, admin)
+    await seed_demo_resources(tenant_id, course["id"], brief["title"], admin)  # before v1, so it carries them
     await publishing.publish_package(tenant_id, syllabus_id, actor=admin)
     return syllabus_id
 
@@ -167,6 +188,21 @@ async def _demo_content(tenant_id: uuid.UUID, syllabus_id: uuid.UUID, admin: Act
     document = authoring.syllabus_doc(await authoring.get_syllabus(tenant_id, syllabus_id))
     for module in document.modules:
         await authoring.approve_module(tenant_id, syllabus_id, module.index, "Demo course", actor=admin)
+
+
+async def seed_demo_resources(tenant_id: uuid.UUID, course_id: uuid.UUID, title: str, admin: Actor) -> bool:
+    """The demo course's vetted links, for the modules that have none yet (an admin who removed one and added
+    another is not overruled)."""
+    from app.quality import resources
+
+    live = await resources.live_resources(tenant_id, course_id)
+    added = False
+    for module, (name, url, kind) in DEMO_RESOURCES.get(title, {}).items():
+        if not live.get(module):
+            form = resources.ResourceForm(title=name, url=url, kind=kind)
+            await resources.add_resource(tenant_id, course_id, module, form, actor=admin)
+            added = True
+    return added
 
 
 async def _approved_syllabus(course_id: uuid.UUID) -> dict | None:

@@ -7,7 +7,7 @@ import re
 from app.publishing.tables import CoursePackageRow
 from app.quality.tables import ExternalResource
 from tests.authoring.helpers import generated_content
-from tests.conftest import run_cli
+from tests.conftest import create_database, fetch_rows, run_cli
 from tests.publishing.helpers import approve_everything, published_course
 from tests.quality.test_coverage import add_resource, course_with_one_gap_of_each_kind
 
@@ -105,3 +105,29 @@ async def test_the_publish_panel_lists_the_gaps_and_the_setting_makes_them_block
     assert (await outsider.post("/admin/quality/settings", {"questions_per_module": "500",
                                                             "publish_gate_blocking": "on"})).status_code == 303
     assert "Publishing is blocked" not in _panel((await client.get(page)).text)
+
+
+async def test_it_passes_on_the_demo_install_and_fails_once_a_demo_course_thins(tmp_path):
+    url = await create_database("launchgate")
+    env = {"DATABASE_URL": url}
+    assert run_cli(env, "migrate").returncode == 0
+    seeded = run_cli(env, "seed-demo", timeout=300)
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    passing = run_cli(env, "launch-gate", "--out", f"{tmp_path}/")
+    assert passing.returncode == 0, passing.stdout
+    assert "4 of 4 modules fully covered (100%)" in passing.stdout
+    assert "[demo] Python for Data Analysis v1: 3/3 modules covered (100%)" in passing.stdout
+    assert "[demo] SQL for Spreadsheet Users v1: 1/1 modules covered (100%)" in passing.stdout
+    assert len(list(tmp_path.glob("launch-gate-*.txt"))) == 1
+    # Version 1 of each demo course carries its module's vetted links.
+    [row] = await fetch_rows(url, "SELECT document FROM course_package WHERE title = 'SQL for Spreadsheet Users'")
+    assert "https://www.postgresql.org/docs/current/tutorial-sql.html" in row["document"]
+    # A second start adds nothing.
+    assert "Demo data already present." in run_cli(env, "seed-demo", timeout=300).stdout
+
+    # Thinner: the SQL course loses its only link -> 3 of 4 modules (75%), below 80%.
+    await fetch_rows(url, "UPDATE external_resource SET removed_at = now() WHERE url LIKE 'https://www.postgresql%'")
+    failing = run_cli(env, "launch-gate")
+    assert failing.returncode == 1
+    assert "[demo] SQL for Spreadsheet Users v1: 0/1 modules covered (0%)" in failing.stdout
+    assert "FAIL: coverage 75% is below 80%" in failing.stdout
