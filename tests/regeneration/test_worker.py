@@ -152,3 +152,16 @@ async def test_the_sweeper_leaves_a_job_with_a_fresh_heartbeat_alone(personas):
                               worker.timeout() + dt.timedelta(seconds=5), job["id"])
     await worker.sweep_regeneration()
     assert (await job_row(job["id"]))["status"] == "FAILED"
+
+
+def test_the_timeout_setting_is_strict(tmp_path):
+    import pytest
+
+    from app.settings import SettingsError, load_settings
+
+    base = {"DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://localhost/x"}
+    assert load_settings(base).regeneration_timeout_seconds == 300
+    assert load_settings({**base, "REGENERATION_TIMEOUT_SECONDS": "60"}).regeneration_timeout_seconds == 60
+    for raw, words in (("7", "between 8 and 86400, got 7"), ("soon", "must be an integer, got 'soon'")):
+        with pytest.raises(SettingsError, match=words):
+            load_settings({**base, "REGENERATION_TIMEOUT_SECONDS": raw})
