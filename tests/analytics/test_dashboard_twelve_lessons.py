@@ -13,7 +13,7 @@ from playwright.async_api import expect
 from app.analytics import jobs
 
 # The browser fixtures, imported so pytest finds them here too (they live in tests/browser/conftest.py).
-from tests.browser.conftest import DESKTOP, PHONE, browser, new_context, shot, sign_in  # noqa: F401
+from tests.browser.conftest import DESKTOP, PHONE, browser, new_context, page_overflow, shot, sign_in  # noqa: F401
 from tests.conftest import Client, make_member, make_tenant
 from tests.publishing.helpers import published_course
 
@@ -75,3 +75,4 @@ async def test_it_draws_twelve_lessons_without_overlapping_labels(world, new_con
             found = await page.evaluate(OVERLAPS_JS, chart_id)
             assert found["texts"] > LESSONS and found["hits"] == [], (name, chart_id, found)
         await shot(page, f"analytics-12-lessons-{name}")
+        assert await page_overflow(page) == 0, name  # twelve rows make the charts taller, never wider
