@@ -4,7 +4,7 @@ Every response with a 5xx status other than 503 counts once (an unhandled except
 app/web/errors.py, so it is counted there, not twice). 503 is left out on purpose: maintenance mode answers
 it by design, and a database outage already has its own signals (`database_unavailable`, /health/ready).
 When ERROR_SPIKE_THRESHOLD errors fall within ERROR_SPIKE_WINDOW_SECONDS, one `alert:error_spike` line is
-logged (and sent to Sentry when it is on); the next can come only a whole window later, so a long outage
+logged (and so sent to Sentry when it is on); the next can come only a whole window later, so a long outage
 pages once per window instead of once per request.
 
 The count is per process: each web pod speaks for itself. The Prometheus rule CoursewrightErrorSpike sums
@@ -72,8 +72,6 @@ def record_response(status: int, path: str) -> None:
     count = counter.record_error()
     if count is None:
         return
+    # At error level, so Sentry (when on) receives it as an event titled alert:error_spike.
     log.error("alert:error_spike", errors=count, window_seconds=counter.window_seconds,
               threshold=counter.threshold, last_path=path)
-    from app.ops.sentry import report_message
-
-    report_message(f"alert:error_spike: {count} server errors within {counter.window_seconds} s")

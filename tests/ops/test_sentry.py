@@ -110,9 +110,11 @@ def test_it_reports_an_unhandled_error_with_release_and_environment(fake_sentry)
         [exception] = [v for v in event["exception"]["values"] if v["type"] == "RuntimeError"]
         assert exception["value"] == "deliberate error from /_bench/error"
         assert fake_sentry.paths[0] == "/api/42/envelope/"
-        # The second error reaches the threshold of 2: alert:error_spike goes to Sentry as a message too.
+        # The second error reaches the threshold of 2: the alert:error_spike log line becomes an event titled so.
         assert httpx.get(f"{server.url}/_bench/error", timeout=10).status_code == 500
-        fake_sentry.wait_for(lambda e: "alert:error_spike" in json.dumps(e.get("message") or e.get("logentry")))
+        [spike] = fake_sentry.wait_for(lambda e: (e.get("logentry") or {}).get("message") == "alert:error_spike")
+        assert (spike["extra"]["errors"], spike["extra"]["threshold"]) == (2, 2)
+        assert spike["release"] == "coursewright@9.9.9-test"
         assert "sentry_enabled" in server.log()
     finally:
         server.stop()
