@@ -165,3 +165,68 @@ def test_the_timeout_setting_is_strict(tmp_path):
     for raw, words in (("7", "between 8 and 86400, got 7"), ("soon", "must be an integer, got 'soon'")):
         with pytest.raises(SettingsError, match=words):
             load_settings({**base, "REGENERATION_TIMEOUT_SECONDS": raw})
+
+
+async def _suggestion(personas, made) -> tuple:
+    import uuid
+
+    signal_id, suggestion_id = uuid.uuid4(), uuid.uuid4()
+    await RegenerationJob.raw(
+        "INSERT INTO analytics_signal (id, tenant_id, course_id, signal_type, lesson_index, severity, day, "
+        "window_start, window_end, metrics, thresholds, summary, status, created_at) VALUES ({}, {}, {}, "
+        "'high_drop_off', 1, 'high', current_date, current_date - 6, current_date, {}::jsonb, {}::jsonb, "
+        "'Lesson 1 loses 90%', 'OPEN', now())", signal_id, personas.acme["id"], made["syllabus"]["id"], "{}", "{}")
+    await RegenerationJob.raw(
+        "INSERT INTO content_suggestion (id, tenant_id, course_id, scope, target_id, suggestion_type, severity, "
+        "message, evidence, source_signal_id, created_at, status) VALUES ({}, {}, {}, 'LESSON', {}, 'DROP_OFF', "
+        "'high', 'Lesson 1 loses learners', {}::jsonb, {}, now(), 'OPEN')", suggestion_id, personas.acme["id"],
+        made["syllabus"]["id"], made["LESSON"]["id"], '{"drop_off_rate": 0.9}', signal_id)
+    return signal_id, suggestion_id
+
+
+async def test_the_lineage_follows_a_retry_back_to_its_suggestion_and_signal(personas):
+    import uuid
+
+    import pytest
+
+    from app.errors import InvalidInput
+
+    made = await approved_module(personas)
+    signal_id, suggestion_id = await _suggestion(personas, made)
+    first = await services.create_job(personas.acme["id"], target_id=made["LESSON"]["id"], instruction="Shorter",
+                                      actor=actor_of(personas.admin), suggestion_id=suggestion_id)
+    retry = await services.create_job(personas.acme["id"], target_id=made["LESSON"]["id"], instruction="Shorter",
+                                      actor=actor_of(personas.admin), retry_of_job_id=first["id"],
+                                      retry_intent_id=uuid.uuid4())
+    await queue_without_wake(retry["id"])
+    assert (await worker.run_regeneration_job(retry["id"]))["status"] == "COMPLETED"
+    output = await RegenerationOutput.select().where(RegenerationOutput.job_id == retry["id"]).first()
+    lineage = msgspec.json.decode(output["lineage"])
+    assert lineage["signal_id"] == str(signal_id) and lineage["suggestion_id"] == str(suggestion_id)
+    assert lineage["retry_of_job_id"] == str(first["id"])
+    assert lineage["retry_intent_id"] == str(retry["retry_intent_id"])
+    theirs = await approved_module(personas, tenant=personas.globex, persona=personas.outsider)
+    with pytest.raises(InvalidInput, match="No such suggestion"):  # another workspace's suggestion
+        await services.create_job(personas.globex["id"], target_id=theirs["LESSON"]["id"], instruction="x",
+                                  actor=actor_of(personas.outsider), suggestion_id=suggestion_id)
+
+
+async def test_a_graceful_stop_fails_a_running_job_instead_of_requeueing_it(personas):
+    from app.jobs.lease import drain
+
+    made = await approved_module(personas)
+    job = await _queued_job(personas, made, text="Shorter [mock:lesson:slow]")
+    running = asyncio.ensure_future(worker.run_regeneration_job(job["id"]))
+    for _ in range(100):
+        if (await job_row(job["id"]))["status"] == "RUNNING":
+            break
+        await asyncio.sleep(0.05)
+    try:
+        assert await drain.stop(grace=0.2) == 1
+        summary = await running
+    finally:
+        drain.open()
+    assert summary["error"] == "worker_stopped"
+    row = await job_row(job["id"])
+    assert row["status"] == "FAILED" and msgspec.json.decode(row["error"])["code"] == "worker_stopped"
+    assert (await _audit_actions(job["id"])).count("REGEN_JOB_FAILED") == 1
