@@ -117,7 +117,7 @@ def launch_gate(threshold: float, workspace: str | None, out: str | None) -> Non
               help="Count learner sessions over this many days, today included.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100),
               help="How many courses and modules to list.")
-@click.option("--tenant", "tenant_slug", default=None, help="Only this workspace (its slug); default every one.")
+@click.option("--workspace", "tenant_slug", default=None, help="One workspace by its slug (default: every workspace).")
 @click.option("--out", default=None, help="Also write the report to this file, or into this directory as "
                                           "traffic-YYYYMMDD.txt.")
 @click.option("--store", is_flag=True, help="Also keep it for the admin page's last runs, as the cron does.")

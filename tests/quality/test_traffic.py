@@ -142,7 +142,7 @@ async def test_it_shows_the_page_stores_a_run_and_hides_it_from_other_workspaces
 
 async def test_it_prints_the_report_and_writes_a_dated_file(personas, busy, tmp_path):
     slug = personas.acme["slug"]
-    result = run_cli({}, "audit", "traffic", "--days", "30", "--limit", "5", "--tenant", slug, "--out",
+    result = run_cli({}, "audit", "traffic", "--days", "30", "--limit", "5", "--workspace", slug, "--out",
                      str(tmp_path))
     assert result.returncode == 0, result.stderr
     dated = tmp_path / f"traffic-{dt.datetime.now(dt.UTC):%Y%m%d}.txt"
@@ -153,12 +153,12 @@ async def test_it_prints_the_report_and_writes_a_dated_file(personas, busy, tmp_
     assert "unavailable" in result.stdout
     named = tmp_path / "ops" / "high_traffic_modules.txt"
     named.parent.mkdir()
-    assert run_cli({}, "audit", "traffic", "--tenant", slug, "--out", str(named)).returncode == 0
+    assert run_cli({}, "audit", "traffic", "--workspace", slug, "--out", str(named)).returncode == 0
     assert named.read_text().startswith("Traffic report")
     for bad in (["--days", "0"], ["--days", "366"], ["--limit", "0"], ["--days", "x"]):
         refused = run_cli({}, "audit", "traffic", *bad)
         assert refused.returncode == 2 and "Invalid value" in refused.stderr
-    unknown = run_cli({}, "audit", "traffic", "--tenant", "no-such-workspace")
+    unknown = run_cli({}, "audit", "traffic", "--workspace", "no-such-workspace")
     assert unknown.returncode == 1 and "no-such-workspace" in unknown.stderr
 
 
