@@ -31,7 +31,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY tasks ./tasks
-RUN pip install --editable .
+# The [sentry] extra: SENTRY_DSN is optional at run time, but a set DSN without the SDK refuses to start.
+RUN pip install --editable ".[sentry]"
 COPY templates ./templates
 COPY static ./static
 COPY prompts ./prompts
