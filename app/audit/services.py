@@ -140,6 +140,9 @@ _PAGE_OF = {
     "product": "/admin/store#product-{}",
     "purchase": "/admin/store/purchases#purchase-{}",
     "billing_event": "/admin/store/events/{}",
+    "content_suggestion": "/admin/suggestions/{}",
+    "regeneration_job": "/admin/regeneration-jobs/{}",
+    "retry_intent": "/admin/retry-intents/{}",
 }
 
 # Entities whose page needs a lookup, or that may be gone (a removed member, an invitation no longer open,
