@@ -62,7 +62,8 @@ async def save_settings(request: Request, data: Annotated[gate.SettingsForm, For
     except InvalidInput as exc:
         kept = {"questions_per_module": data.questions_per_module,
                 "publish_gate_blocking": data.publish_gate_blocking in ("on", "true", "1", "yes")}
-        return await _coverage_page(request, settings_form=kept, settings_error=exc.message, status_code=422)
+        return await _coverage_page(request, settings_form=kept, settings_error=exc.message, error=exc.message,
+                                    status_code=422)
     flash(request, "success", "Coverage settings saved.")
     return redirect("/admin/quality/coverage#settings")
 

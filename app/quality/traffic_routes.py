@@ -132,10 +132,10 @@ async def delete_spot_check(request: Request, spot_check_id: uuid.UUID) -> Respo
     return redirect("/admin/quality/spot-checks")
 
 
-@get("/admin/quality/spot-checks.md", **ADMIN)
+@get("/admin/quality/spot-checks.md", media_type="text/markdown", **ADMIN)
 async def spot_checks_markdown(request: Request) -> Response:
     name, text = await spot_checks.markdown_export(_tenant(request))
-    return Response(text, media_type="text/markdown; charset=utf-8",
+    return Response(text, media_type="text/markdown",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

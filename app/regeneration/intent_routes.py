@@ -84,7 +84,7 @@ async def list_page(request: Request, status: inputs.QueryLine(16) = "", job: in
         result, error = intents.IntentPage(rows=[], page=1, has_next=False), exc.message
     return render(request, "regeneration/intents.html", partial="regeneration/_intent_list.html",
                   status_code=400 if error else 200, result=result, filters={"status": status, "job": job},
-                  list_error=error, **WORDS)
+                  list_error=error, error=error, **WORDS)
 
 
 @get("/admin/retry-intents/{intent_id:uuid}", **ADMIN)

@@ -48,7 +48,7 @@ async def list_page(request: Request, status: inputs.QueryLine(16) = "", course:
     except InvalidInput as exc:
         filters, error = services.JobFilter(), exc.message
     context = await _list_context(request, filters, page)
-    return render(request, "regeneration/jobs.html", partial="regeneration/_jobs.html", list_error=error,
+    return render(request, "regeneration/jobs.html", partial="regeneration/_jobs.html", list_error=error, error=error,
                   status_code=400 if error else 200, raw={"status": status, "course": course,
                                                           "target_type": target_type},
                   budget_error=None, budget_typed=None, **context)
