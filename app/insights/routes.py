@@ -15,6 +15,7 @@ from litestar.params import Body, Parameter
 from app.errors import Conflict, InvalidInput
 from app.insights import schemas, services
 from app.insights.tables import SuggestionStatus
+from app.regeneration import impact
 from app.web import inputs
 from app.web.auth import actor_of, current_user, requires_admin
 from app.web.templating import flash, redirect, render
@@ -89,8 +90,10 @@ async def _detail(request: Request, suggestion_id: uuid.UUID, *, status_code: in
                   failed: str | None = None, note: str = "", instruction: str | None = None,
                   create_job: bool = True) -> Response:
     view = await services.suggestion_page(_tenant(request), suggestion_id, instruction)
+    # The loop measured: once something regenerated from it is published, the figure before and after.
+    impacts = await impact.impact_for_suggestion(_tenant(request), suggestion_id)
     return render(request, "insights/detail.html", status_code=status_code, error=error, failed=failed, note=note,
-                  create_job=create_job, **view, **WORDS)
+                  create_job=create_job, impacts=impacts, **view, **WORDS)
 
 
 @get("/admin/suggestions/{suggestion_id:uuid}", **ADMIN)

@@ -240,3 +240,7 @@ async def test_it_measures_the_signal_on_each_version_apart(personas, client, ch
     assert impact.change == pytest.approx(-0.5) and impact.verdict == "Better"
     page = await client.get(f"/admin/lineage/signals/{chain['signal_id']}")
     assert "Better" in page.text and "from 70 % to 20 %" in page.text and "-50 points" in page.text
+    # The suggestion's own page shows the same measure, and leads to the signal's lineage.
+    page = await client.get(f"/admin/suggestions/{chain['suggestion_id']}")
+    assert page.status_code == 200 and "Did the change help?" in page.text and "-50 points" in page.text
+    assert f"/admin/lineage/signals/{chain['signal_id']}" in page.text
