@@ -22,9 +22,11 @@ from playwright.async_api import Page, expect
 
 from app.analytics.demo import DROP_AFTER, HARD_QUIZ, seed_demo_analytics
 from app.demo import DEMO_BRIEF, DEMO_PASSWORD, DEMO_USERS
+from app.regeneration import worker
 from tests.browser.conftest import page_overflow, shot, sign_in
 from tests.conftest import DATABASE_URL, Client, create_database, fetch_rows, poll_rows, run_cli, start_server
 from tests.publishing.helpers import published_course
+from tests.regeneration.helpers import queue_without_wake
 
 pytestmark = pytest.mark.browser
 
@@ -182,6 +184,64 @@ async def test_it_walks_a_signal_to_a_second_version_a_learner_is_offered(new_co
         assert (await outsider.get(path)).status_code == 404, path
 
 
+async def test_a_failed_job_moves_on_through_a_retry_request(new_context, client, personas):
+    """A job whose worker was lost (the sweeper failed it) says so and offers a retry form; the request is
+    approved and carried out from the browser, and the new job, linked to the failed one, completes."""
+    await client.login(personas.admin.email)
+    syllabus, _package = await published_course(client)
+    quiz = await _one("SELECT * FROM content_item WHERE syllabus_id = $1 AND kind = 'QUIZ' AND module_index = 1 "
+                      "AND lesson_index = 1", syllabus["id"])
+    created = await client.post("/admin/regeneration-jobs", {"item": str(quiz["id"]),
+                                                            "instruction": "Make the distractors more plausible"})
+    assert created.status_code == 303, created.text[:500]
+    job_id = uuid.UUID(created.headers["location"].rsplit("/", 1)[1])
+    # A worker claims it and is lost (this test is that worker: no wake-up reaches the server's); the sweeper
+    # fails the job once its heartbeat is older than the timeout.
+    await queue_without_wake(job_id)
+    assert (await worker.JOB_LEASE.claim(job_id))["status"] == "RUNNING"
+    await fetch_rows(DATABASE_URL, "UPDATE regeneration_job SET heartbeat_at = now() - interval '1 hour' "
+                     "WHERE id = $1", job_id)
+    assert (await worker.sweep_regeneration())["failed_lost"] >= 1
+
+    admin = await (await new_context()).new_page()
+    await sign_in(admin, personas.admin.email, landing="/admin")
+    await admin.goto("/admin/regeneration-jobs")
+    await admin.locator(f'a[href="/admin/regeneration-jobs/{job_id}"]').first.click()
+    await admin.wait_for_url(re.compile(rf"/admin/regeneration-jobs/{job_id}$"))
+    await expect(admin.locator("#job-error")).to_contain_text("The worker running this job was lost")
+    form = admin.locator(f"#intent-form-{job_id}")
+    await expect(form).to_be_visible()  # the retry section loads itself (htmx) into the failed job's page
+    assert await page_overflow(admin) == 0
+    await _shot(admin, "improve-job-failed")
+
+    await form.get_by_label("Reason").select_option("INFRA_ERROR")
+    await form.get_by_label("Why retry it?").fill("The worker was restarted; the job only needs to run again.")
+    await form.get_by_role("button", name="Ask for a retry").click()
+    await admin.wait_for_url(re.compile(rf"/admin/retry-intents/{UUID}$"))
+    intent_id = uuid.UUID(admin.url.rsplit("/", 1)[1])
+    assert (await _one("SELECT status FROM retry_intent WHERE id = $1", intent_id))["status"] == "PENDING"
+    await admin.get_by_role("button", name="Approve").click()
+    await admin.get_by_role("button", name="Carry out this retry…").click()
+    await admin.wait_for_url(re.compile(rf"/admin/retry-intents/{intent_id}/execute$"))
+    await expect(admin.get_by_text("Estimated cost")).to_be_visible()
+    await _shot(admin, "improve-retry-confirm")
+    await admin.get_by_role("button", name="Yes, carry it out").click()
+    await admin.wait_for_url(lambda url: re.search(rf"/admin/regeneration-jobs/{UUID}$", url) is not None
+                             and not url.endswith(str(job_id)))
+    new_id = uuid.UUID(admin.url.rsplit("/", 1)[1])
+    intent = await _one("SELECT status, new_job_id FROM retry_intent WHERE id = $1", intent_id)
+    assert (intent["status"], intent["new_job_id"]) == ("CONSUMED", new_id)
+    await expect(admin.get_by_role("link", name="a failed job")).to_have_attribute(
+        "href", f"/admin/regeneration-jobs/{job_id}")
+    # Carrying out a retry also triggers the new job: the page follows it to the draft.
+    await expect(admin.locator("#review-draft")).to_be_visible(timeout=SLOW)
+    new = await _one("SELECT status, output_id, retry_of_job_id, retry_intent_id FROM regeneration_job WHERE id = $1",
+                     new_id)
+    assert (new["status"], new["retry_of_job_id"], new["retry_intent_id"]) == ("COMPLETED", job_id, intent_id)
+    assert new["output_id"] is not None
+    assert (await _one("SELECT status FROM regeneration_job WHERE id = $1", job_id))["status"] == "FAILED"
+    await _shot(admin, "improve-retry-job-completed")
+
 # ---------------------------------------------------------------------------------------------
 # The demo install: what `make run` seeds (migrate, then seed-demo) leaves something to improve, and the loop
 # runs on it over HTTP, as the demo admin and the demo learner.
@@ -240,7 +300,13 @@ async def test_the_demo_install_runs_the_loop_from_its_seeded_signal_to_version_
         [output] = await fetch_rows(url, "SELECT * FROM regeneration_output WHERE id = $1", job["output_id"])
         draft_id = output["content_item_id"]
         review = await admin.get(f"/admin/items/{draft_id}")
-        assert 'id="revision-diff"' in review.text and "Answer key changed" in review.text
+        assert 'id="revision-diff"' in review.text, review.text[:3000]
+        # The mock moves the right answers by its input (the evidence carries the signal's id, so it differs from
+        # one install to the next): the review calls out an answer-key change exactly when there is one.
+        [old] = await fetch_rows(url, "SELECT content FROM content_item WHERE id = $1", suggestion["target_id"])
+        keys = [[q["correct_index"] for q in json.loads(doc)["questions"]] for doc in (old["content"],
+                                                                                       output["content"])]
+        assert ("Answer key changed" in review.text) == (keys[0] != keys[1]), keys
         assert (await admin.post(f"/admin/items/{draft_id}/approve", {"note": "clearer"})).status_code == 303
         published = await admin.post(f"/admin/syllabi/{course_id}/publish")
         assert published.status_code == 303, published.text[:500]
