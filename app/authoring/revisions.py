@@ -33,6 +33,8 @@ from app.web.inputs import MULTI_LINE, FieldProblem, explain_validation
 # Statuses of the one item of a slot that is still in play (the content_item_open_slot index).
 OPEN = (ItemStatus.PENDING, ItemStatus.QUEUED, ItemStatus.BLOCKED, ItemStatus.GENERATING, ItemStatus.DRAFT,
         ItemStatus.FAILED, ItemStatus.REJECTED)
+# Open statuses that no one will approve: a regenerated draft takes their place (store_regenerated).
+DEAD_ENDS = (ItemStatus.FAILED, ItemStatus.REJECTED)
 # Field names in words, for validation messages (app.web.inputs.explain_validation).
 LABELS = {
     "duration_minutes": "Duration (minutes)", "key_takeaways": "Key takeaways", "expected_outcome": "Expected outcome",
@@ -246,7 +248,14 @@ async def store_regenerated(item: dict[str, Any], value: Any, provenance: dict[s
     refuses it (UniqueViolationError) when another revision of the slot is open."""
     if item["status"] != ItemStatus.APPROVED:
         raise Conflict(f"Only an approved item gets a regenerated draft; this one is {item['status'].lower()}.")
-    return await _store(item, value, provenance, Actor(user_id=created_by, email=None))
+    async with engine().transaction():
+        dead = await ContentItem.update({ContentItem.status: ItemStatus.SUPERSEDED.value}).where(
+            _same_slot(item) & ContentItem.status.is_in([s.value for s in DEAD_ENDS])
+        ).returning(ContentItem.run_id)
+        stored = await _store(item, value, provenance, Actor(user_id=created_by, email=None))
+        if dead:
+            await generation.settle_runs({row["run_id"] for row in dead})
+    return stored
 
 
 async def _store(item: dict[str, Any], value: Any, provenance: HandEdit | dict[str, Any], actor: Actor

@@ -197,12 +197,19 @@ def regenerable(suggestion: dict[str, Any]) -> bool:
     return suggestion["scope"] in REGENERABLE
 
 
+def _figure(name: str, value: Any) -> str:
+    # Rates are stored as fractions (0.6818); people read them as percentages.
+    if name.endswith("_rate") and isinstance(value, int | float) and 0 <= value <= 1:
+        return f"{value:.0%}"
+    return str(value)
+
+
 def default_instruction(suggestion: dict[str, Any]) -> str:
     """The instruction a regeneration job starts from: what the suggestion says and the figures behind it.
     The admin may edit it before the job is created."""
     evidence = suggestion["evidence"]
     metrics = sorted((evidence.get("metrics") or {}).items())
-    figures = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in metrics)
+    figures = ", ".join(f"{name.replace('_', ' ')} {_figure(name, value)}" for name, value in metrics)
     window = evidence.get("window", {})
     text = suggestion["message"]
     if figures:

@@ -269,7 +269,7 @@ class Lineage(msgspec.Struct, frozen=True, kw_only=True):
 SIGNAL_WORDS = {"high_drop_off": "High drop-off", "low_quiz_pass_rate": "Low quiz pass rate",
                 "high_refund_rate": "High refund rate", "low_engagement": "Low engagement"}
 JOB_WORDS = {"PENDING": "Waiting to be started", "QUEUED": "Queued for a worker", "RUNNING": "Running",
-             "COMPLETED": "Finished", "FAILED": "Failed"}
+             "COMPLETED": "Completed", "FAILED": "Failed"}
 INTENT_WORDS = {"PENDING": "Waiting for a decision", "CONSUMED": "Carried out", "REJECTED": "Refused"}
 REASON_WORDS = {"TRANSIENT_FAILURE": "A passing failure", "BAD_INPUT": "Bad input",
                 "IMPROVED_PROMPT": "Improved prompt", "INFRA_ERROR": "Infrastructure error", "OTHER": "Other"}

@@ -181,12 +181,15 @@ async def _target_problem(target: dict[str, Any] | None) -> JobError | None:
     newer = await revisions.newer_revision(target)
     if newer is None:
         return None
+    if newer["status"] in revisions.DEAD_ENDS:
+        return None  # a rejected or failed revision: the regenerated draft takes its place
     if newer["status"] == ItemStatus.APPROVED:
-        return JobError(code="target_replaced", message=f"A newer approved version (/admin/items/{newer['id']}) "
-                                                        "replaced the content this job regenerates.")
-    return JobError(code="slot_busy", message=f"Another revision of this {target['kind'].lower()} is open "
-                                              f"(/admin/items/{newer['id']}, {newer['status'].lower()}); approve or "
-                                              "reject it, then create a retry request.")
+        return JobError(code="target_replaced", message="A newer approved version replaced the content this job "
+                                                        "regenerates; create a job from that version instead.",
+                        details=[f"/admin/items/{newer['id']}"])
+    return JobError(code="slot_busy", message=f"Another revision of this {target['kind'].lower()} is waiting for "
+                                              f"review ({newer['status'].lower()}); approve or reject it, then ask "
+                                              "for a retry.", details=[f"/admin/items/{newer['id']}"])
 
 
 async def _store(job: dict[str, Any], target: dict[str, Any], value: Any, metadata: Any) -> dict[str, Any]:

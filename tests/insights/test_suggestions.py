@@ -151,6 +151,7 @@ async def test_it_lists_filters_and_shows_a_suggestion_with_its_evidence(world, 
     assert f"/admin/analytics/signals?course={world['course']}#signal-{drop['source_signal_id']}" in detail.text
     assert 'name="create_job" value="on" checked' in detail.text and "Estimated cost" in detail.text
     assert "What learners showed" in detail.text  # the instruction, prefilled from the evidence
+    assert "drop off rate 50%" in detail.text and "drop off rate 0.5" not in detail.text  # rates in words
     assert (await admin.get(f"/admin/suggestions/{drop['id']}/json")).json() == json.loads(drop["evidence"])
 
 

@@ -194,3 +194,22 @@ async def test_the_loop_from_a_job_to_a_published_second_version(client_factory,
         CoursePackageRow.syllabus_id == syllabus["id"]).order_by(CoursePackageRow.version)
     assert [v["version"] for v in versions] == [package["version"], package["version"] + 1]
     assert output["content_hash"] in versions[-1]["document"]  # v2 carries the regenerated quiz
+
+
+async def test_the_review_of_a_regenerated_lesson_is_side_by_side(client_factory, personas):
+    made = await approved_module(personas)
+    admin = await _admin(client_factory, personas.admin)
+    job_id = _job_id(await admin.post("/admin/regeneration-jobs", {"item": str(made["LESSON"]["id"]),
+                                                                   "instruction": "Use a shorter example"}))
+    assert (await admin.post(f"/admin/regeneration-jobs/{job_id}/trigger")).status_code == 303
+    row = await _wait_for(job_id, "COMPLETED", "FAILED")
+    assert row["status"] == "COMPLETED", row["error"]
+    output = await RegenerationOutput.select().where(RegenerationOutput.id == row["output_id"]).first()
+    review = (await admin.get(f"/admin/items/{output['content_item_id']}")).text
+    # Each changed text is two columns: what learners see today (removals struck), then the draft (additions).
+    pairs = re.findall(r'<div class="side side-old">(.*?)</div>\s*<div class="side side-new">(.*?)</div>', review,
+                       re.S)
+    assert pairs, review[:2000]
+    assert all("Approved version" in old and "This draft" in new for old, new in pairs)
+    assert all("<ins>" not in old and "<del>" not in new for old, new in pairs)
+    assert any("<del>" in old for old, _ in pairs) or any("<ins>" in new for _, new in pairs)

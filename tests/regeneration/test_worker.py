@@ -109,14 +109,34 @@ async def test_it_fails_in_words_when_the_model_gives_up_and_does_not_retry(pers
 async def test_it_fails_when_another_revision_of_the_slot_is_open(personas):
     made = await approved_module(personas)
     job = await _queued_job(personas, made)
-    await ContentItem.insert(ContentItem(
+    [opened] = await ContentItem.insert(ContentItem(
         tenant_id=personas.acme["id"], syllabus_id=made["syllabus"]["id"], kind="LESSON", module_index=1,
         lesson_index=1, title="Hand edit", status="DRAFT", supersedes_id=made["LESSON"]["id"],
-        content=made["LESSON"]["content"], content_hash="1" * 64))
+        content=made["LESSON"]["content"], content_hash="1" * 64)).returning(ContentItem.id)
+    open_id = opened["id"]
     await worker.run_regeneration_job(job["id"])
     error = msgspec.json.decode((await job_row(job["id"]))["error"])
-    assert error["code"] == "slot_busy" and "Another revision of this lesson is open" in error["message"]
+    assert error["code"] == "slot_busy" and "Another revision of this lesson is waiting for review" in error["message"]
+    assert error["details"] == [f"/admin/items/{open_id}"]
     assert await RegenerationOutput.count().where(RegenerationOutput.job_id == job["id"]) == 0
+
+
+async def test_a_rejected_revision_of_the_slot_gives_way_to_the_regenerated_draft(personas):
+    made = await approved_module(personas)
+    job = await _queued_job(personas, made)
+    [rejected] = await ContentItem.insert(ContentItem(
+        tenant_id=personas.acme["id"], syllabus_id=made["syllabus"]["id"], kind="LESSON", module_index=1,
+        lesson_index=1, title="Hand edit", status="DRAFT", supersedes_id=made["LESSON"]["id"],
+        content=made["LESSON"]["content"], content_hash="1" * 64)).returning(ContentItem.id)
+    await ContentItem.update({ContentItem.status: "REJECTED", ContentItem.rejection_reason: "no"}).where(
+        ContentItem.id == rejected["id"])
+    result = await worker.run_regeneration_job(job["id"])
+    assert result["status"] == "COMPLETED", result
+    assert (await ContentItem.select(ContentItem.status).where(ContentItem.id == rejected["id"]).first()) == {
+        "status": "SUPERSEDED"}
+    output = await RegenerationOutput.select().where(RegenerationOutput.job_id == job["id"]).first()
+    draft = await ContentItem.select(ContentItem.status).where(ContentItem.id == output["content_item_id"]).first()
+    assert draft["status"] == "DRAFT"
 
 
 async def test_the_sweeper_fails_a_job_whose_worker_was_lost_once(personas):
