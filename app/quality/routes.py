@@ -35,7 +35,8 @@ async def _coverage_page(request: Request, *, settings_form: dict[str, Any] | No
     return render(request, "quality/coverage.html", status_code=status_code, courses=courses,
                   gaps=coverage.gaps(courses), completeness=coverage.completeness(courses),
                   practice=coverage.practice_distribution(courses), reports=await coverage.stored_reports(tenant),
-                  settings=settings, form=form, settings_error=settings_error, gap_words=coverage.GAP_WORDS,
+                  settings=settings, form=form, settings_error=settings_error, error=settings_error,
+                  gap_words=coverage.GAP_WORDS,
                   nav="quality")
 
 
@@ -62,8 +63,7 @@ async def save_settings(request: Request, data: Annotated[gate.SettingsForm, For
     except InvalidInput as exc:
         kept = {"questions_per_module": data.questions_per_module,
                 "publish_gate_blocking": data.publish_gate_blocking in ("on", "true", "1", "yes")}
-        return await _coverage_page(request, settings_form=kept, settings_error=exc.message, error=exc.message,
-                                    status_code=422)
+        return await _coverage_page(request, settings_form=kept, settings_error=exc.message, status_code=422)
     flash(request, "success", "Coverage settings saved.")
     return redirect("/admin/quality/coverage#settings")
 

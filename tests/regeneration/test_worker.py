@@ -237,8 +237,9 @@ async def test_a_graceful_stop_fails_a_running_job_instead_of_requeueing_it(pers
     made = await approved_module(personas)
     job = await _queued_job(personas, made, text="Shorter [mock:lesson:slow]")
     running = asyncio.ensure_future(worker.run_regeneration_job(job["id"]))
-    for _ in range(100):
-        if (await job_row(job["id"]))["status"] == "RUNNING":
+    # Started (audited inside the claim, after RUNNING is set): the worker holds the job from here on.
+    for _ in range(400):
+        if "REGEN_JOB_STARTED" in await _audit_actions(job["id"]):
             break
         await asyncio.sleep(0.05)
     try:
