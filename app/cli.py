@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from app.errors import DomainError
+from app.quality.cli import audit, launch_gate
 from app.settings import SettingsError, get_settings
 
 
@@ -308,16 +309,9 @@ def export_schemas() -> None:
         click.echo(f"schemas/{name}.schema.json")
 
 
-def _register_quality_commands() -> None:
-    # Imported here, not at the top: the quality commands import services that this module's helpers
-    # (settings checks) must not pull in before they run.
-    from app.quality.cli import audit, launch_gate
-
-    cli.add_command(audit)
-    cli.add_command(launch_gate)
-
-
-_register_quality_commands()
+# The operator's quality reports (app/quality/cli.py imports its services inside each command).
+cli.add_command(audit)
+cli.add_command(launch_gate)
 
 
 def main() -> None:
