@@ -129,7 +129,7 @@ async def test_an_approved_quiz_is_regenerated_with_an_instruction(new_context, 
     await panel.get_by_role("button", name="Regenerate").click()
     # The page is already on an item address: wait for another item's (the new draft's), not just any.
     await page.wait_for_url(lambda url: re.search(rf"/admin/items/{UUID}$", url) is not None
-                            and not url.endswith(str(quiz["id"])))
+                            and not url.endswith(str(quiz["id"])), timeout=30_000)
     new_id = page.url.rsplit("/", 1)[1]
     assert new_id != str(quiz["id"])
     # The page follows the worker until the draft is there, then shows it for review with its diff.
